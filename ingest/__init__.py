@@ -1,0 +1,1 @@
+"""Ingestion: load -> clean -> split -> embed -> store. Writes the index; never imports rag."""

@@ -1,0 +1,278 @@
+"""Loaders: turn a file into clean text (``LoadedDocument``), or raise ``DocumentError``.
+
+Supported: .txt .md .markdown .html .htm .pdf .docx. Web pages keep the article and drop
+navigation, ads, scripts and footers; PDFs keep their page numbers; text that is not UTF-8
+is decoded as cp1252 (a superset of latin-1 for printable text) and says so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+from ingest.models import DocKind, LoadedDocument, PageSpan
+from tradechat.errors import DocumentError
+
+TEXT_EXTS = {".txt", ".md", ".markdown"}
+HTML_EXTS = {".html", ".htm"}
+SUPPORTED_EXTS = TEXT_EXTS | HTML_EXTS | {".pdf", ".docx"}
+
+# Elements that are page furniture, never article text.
+_DROP_TAGS = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form",
+              "iframe", "button", "svg", "template", "figure", "select", "input"]
+_JUNK_ATTR = re.compile(
+    r"(^|[\s_-])(ad|ads|advert\w*|promo\w*|related|newsletter|cookie\w*|share|social|"
+    r"comments?|subscribe|sidebar|breadcrumbs?|banner|popup|modal|paywall)($|[\s_-])",
+    re.I,
+)
+
+
+def unsupported_reason(path: Path) -> str | None:
+    """Why ``path`` will not be loaded, or None if its type is supported."""
+    if path.suffix.lower() not in SUPPORTED_EXTS:
+        return f"unsupported file type '{path.suffix or '(none)'}'"
+    return None
+
+
+def load(path: Path, source: str, max_bytes: int | None = None) -> LoadedDocument:
+    """Load ``path`` (reported as ``source``) into clean text.
+
+    Raises:
+        DocumentError: empty, binary, corrupt, oversized or unreadable file.
+    """
+    try:
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise DocumentError(
+                f"{source}: file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
+                "(raise TRADECHAT_MAX_FILE_MB to index it)"
+            )
+        if size == 0:
+            raise DocumentError(f"{source}: empty file (0 bytes)")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"{source}: cannot read file ({exc.strerror or exc})") from exc
+    ext = path.suffix.lower()
+    if ext in TEXT_EXTS:
+        text, note = decode_text(data, source)
+        title, text = _text_title(text, path)
+        doc = LoadedDocument(source=source, title=title, kind="document", text=text,
+                             encoding_note=note)
+    elif ext in HTML_EXTS:
+        text, note = decode_text(data, source, html=True)
+        title, body = html_to_text(text)
+        doc = LoadedDocument(source=source, title=title or path.stem, kind="article",
+                             text=body, encoding_note=note)
+    elif ext == ".pdf":
+        doc = _load_pdf(path, source)
+    elif ext == ".docx":
+        doc = _load_docx(path, source)
+    else:
+        raise DocumentError(f"{source}: {unsupported_reason(path)}")
+    if not doc.text.strip():
+        raise DocumentError(f"{source}: no text could be extracted")
+    doc.kind = guess_kind(source, doc.text, default=doc.kind)
+    return doc
+
+
+def decode_text(data: bytes, source: str, html: bool = False) -> tuple[str, str | None]:
+    """Decode bytes as UTF-8, falling back to cp1252/latin-1; reject binary data."""
+    sample = data[:8192]
+    if b"\x00" in sample:
+        raise DocumentError(f"{source}: binary data, not text (contains NUL bytes)")
+    controls = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13))
+    if controls > max(8, len(sample) // 50):
+        raise DocumentError(f"{source}: binary data, not text ({controls} control bytes)")
+    note = None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+            note = "not valid UTF-8; decoded as cp1252"
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+            note = "not valid UTF-8; decoded as latin-1"
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise DocumentError(f"{source}: empty file (only whitespace)")
+    return text, note
+
+
+def _text_title(text: str, path: Path) -> tuple[str, str]:
+    for line in text.splitlines():
+        stripped = line.strip().strip("#=").strip()
+        if stripped:
+            return short_title(stripped, path.stem), text
+    return path.stem, text
+
+
+def short_title(line: str, fallback: str) -> str:
+    """A title from a document's first line, cut at a colon or a word when too long.
+
+    >>> short_title("United States Code, Title 19, Chapter 29 (19 U.S.C. 4551): safeguards", "x")
+    'United States Code, Title 19, Chapter 29 (19 U.S.C. 4551)'
+    """
+    if len(line) <= 120:
+        return line
+    colon = line.find(": ", 20)
+    if 0 < colon <= 160:
+        return line[:colon]
+    cut = line[:120].rsplit(" ", 1)[0]
+    return (cut + " …") if cut else fallback
+
+
+def html_to_text(html: str) -> tuple[str, str]:
+    """Keep the article of a web page as text, headings as Markdown ``#`` lines.
+
+    >>> html_to_text("<html><title>T</title><nav>Home</nav><article><h1>Big</h1>"
+    ...              "<p>Body one.</p><aside class='ad'>Buy</aside></article></html>")
+    ('T', '# Big\\n\\nBody one.\\n')
+    """
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "lxml")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    for tag in soup(_DROP_TAGS):
+        tag.decompose()
+    for tag in soup.find_all(True):
+        if tag.attrs is None:  # removed with an ancestor
+            continue
+        attrs = " ".join([tag.get("id") or "", *(tag.get("class") or [])])
+        if attrs.strip() and _JUNK_ATTR.search(attrs) and tag.name not in ("body", "html", "main"):
+            tag.decompose()
+    root = soup.find("article") or soup.find("main") or soup.body or soup
+    blocks: list[str] = []
+    for el in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre",
+                             "blockquote", "td", "dd", "dt"]):
+        if el.find_parent(["p", "li", "blockquote", "td"]) is not None and el.name != "li":
+            continue
+        text = re.sub(r"\s+", " ", el.get_text(" ", strip=True)).strip()
+        if not text:
+            continue
+        if el.name[0] == "h" and el.name[1:].isdigit():
+            text = "#" * int(el.name[1]) + " " + text
+        blocks.append(text)
+    if not blocks:  # a page of bare text without block elements
+        blocks = [re.sub(r"[ \t]+", " ", root.get_text("\n", strip=True))]
+    if not title:
+        h1 = next((b for b in blocks if b.startswith("# ")), "")
+        title = h1[2:]
+    title = re.sub(r"\s+-\s+[^-]{2,40}$", "", title).strip()  # "Headline - The Site"
+    return title, "\n\n".join(blocks) + "\n"
+
+
+def _load_pdf(path: Path, source: str) -> LoadedDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted:
+            try:
+                reader.decrypt("")
+            except Exception as exc:
+                raise DocumentError(f"{source}: encrypted PDF, cannot extract text") from exc
+        raw_pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
+        raise DocumentError(f"{source}: corrupt or unreadable PDF ({exc})") from exc
+    except Exception as exc:  # pypdf raises assorted errors on damaged files
+        raise DocumentError(f"{source}: corrupt or unreadable PDF ({type(exc).__name__})") from exc
+    if not raw_pages:
+        raise DocumentError(f"{source}: PDF has no pages")
+    # PDF text carries stray control characters (bullets come out as DEL, \x7f).
+    raw_pages = [re.sub(r"[\x00-\x08\x0b\x0e-\x1f\x7f]", "•", p).replace("\x0c", "\n")
+                 for p in raw_pages]
+    pages = strip_running_lines(raw_pages)
+    parts: list[str] = []
+    spans: list[PageSpan] = []
+    offset = 0
+    for number, page_text in enumerate(pages, start=1):
+        page_text = page_text.strip("\n") + "\n\n"
+        spans.append(PageSpan(page=number, start=offset, end=offset + len(page_text)))
+        parts.append(page_text)
+        offset += len(page_text)
+    text = "".join(parts)
+    first_line = next((ln.strip() for ln in text.splitlines() if ln.strip()), path.stem)
+    title = meta_title.strip() or short_title(first_line, path.stem)
+    return LoadedDocument(source=source, title=title, kind="document", text=text, pages=spans)
+
+
+def strip_running_lines(pages: list[str]) -> list[str]:
+    """Drop running headers/footers (lines repeated on most pages) and bare page numbers.
+
+    >>> strip_running_lines(["NAFTA Ch 20\\nA\\n1", "NAFTA Ch 20\\nB\\n2", "NAFTA Ch 20\\nC\\n3"])
+    ['A', 'B', 'C']
+    """
+
+    def key(line: str) -> str:
+        return re.sub(r"\d+", "#", line.strip().lower())
+
+    counts: Counter[str] = Counter()
+    for page in pages:
+        counts.update({key(ln) for ln in page.splitlines() if ln.strip()})
+    threshold = max(2, int(len(pages) * 0.6))
+    running = {k for k, c in counts.items() if c >= threshold and len(pages) >= 3}
+    page_no = re.compile(r"^\s*(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?\s*$|^\s*-\s*\d+\s*-\s*$", re.I)
+    out = []
+    for page in pages:
+        kept = [ln for ln in page.splitlines() if key(ln) not in running and not page_no.match(ln)]
+        out.append("\n".join(kept))
+    return out
+
+
+def _load_docx(path: Path, source: str) -> LoadedDocument:
+    try:
+        import docx  # python-docx
+
+        document = docx.Document(str(path))
+    except Exception as exc:  # python-docx raises zipfile/KeyError/ValueError on damage
+        raise DocumentError(f"{source}: corrupt or unreadable .docx ({type(exc).__name__})") from exc
+    blocks: list[str] = []
+    title = document.core_properties.title or ""
+    for para in document.paragraphs:
+        text = para.text.strip()
+        if not text:
+            continue
+        style = (para.style.name or "").lower() if para.style is not None else ""
+        level = re.search(r"heading\s*(\d)", style)
+        if style == "title":
+            title = title or text
+            text = "# " + text
+        elif level:
+            text = "#" * min(6, int(level.group(1)) + 1) + " " + text
+        blocks.append(text)
+    for table in document.tables:
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells if c.text.strip()]
+            if cells:
+                blocks.append(" | ".join(cells))
+    if not title and blocks:
+        title = blocks[0].lstrip("# ")[:200]
+    return LoadedDocument(source=source, title=title or path.stem, kind="document",
+                          text="\n\n".join(blocks) + "\n")
+
+
+def guess_kind(source: str, text: str, default: DocKind = "document") -> DocKind:
+    """Guess the document kind from its folder names, then from its structure."""
+    parts = [p.lower() for p in Path(source).parts[:-1]]
+    folder_kinds: dict[str, DocKind] = {
+        "agreements": "agreement", "agreement": "agreement", "treaties": "agreement",
+        "legislation": "legislation", "laws": "legislation", "law": "legislation",
+        "articles": "article", "news": "article", "notes": "note", "briefings": "note",
+    }
+    for part in reversed(parts):
+        if part in folder_kinds:
+            return folder_kinds[part]
+    head = text[:20000]
+    if len(re.findall(r"(?m)^Article\s+\d", head)) >= 2:
+        return "agreement"
+    if len(re.findall(r"(?m)^§\s*\d", head)) >= 2 or re.search(r"(?m)^An Act\b", head):
+        return "legislation"
+    if Path(source).suffix.lower() in (".md", ".markdown"):
+        return "note"
+    return default

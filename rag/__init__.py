@@ -1,0 +1,1 @@
+"""Answering: retrieve -> answer -> cite. Reads the index written by ``ingest``."""
