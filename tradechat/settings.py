@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         description="Minimum evidence score (cosine of the best sentence, plus lexical "
         "overlap) below which the answer is refused.",
     )
+    refusal_min_coverage: float = Field(
+        0.5,
+        description="Minimum share (IDF-weighted) of the question's terms that the retrieved "
+        "passages must contain; below it the answer is refused.",
+    )
     llm_base_url: str | None = Field(
         None, description="OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)."
     )
@@ -108,6 +113,12 @@ class Settings(BaseSettings):
     )
     max_upload_mb: float = Field(20.0, gt=0, description="Largest accepted upload.")
     max_question_chars: int = Field(2000, ge=10, description="Longest accepted question.")
+    session_minutes: int = Field(
+        480,
+        ge=1,
+        description="Lifetime of the short browser session that /embed gets from "
+        "POST /api/session when API_TOKEN is set (the token itself never reaches a page).",
+    )
     corpus_dir: Path = Field(
         PROJECT_ROOT / "docs_corpus",
         description="Corpus the app indexes at start-up (incrementally).",

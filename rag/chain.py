@@ -1,0 +1,249 @@
+"""The answering chain, composed once, top to bottom, as a LangChain runnable:
+
+    prepare (validate, condense a follow-up, retrieve)  ->  answer (extractive or LLM,
+    streaming)  ->  check citations (and refuse when the evidence does not answer)
+
+``build_chain(settings)`` returns the runnable: ``.stream({"question": ...})`` yields token
+events and then one final ``{"event": "answer", "data": Answer}``. ``answer_question`` and
+``stream_answer`` are the plain-Python entry points used by the CLI, the web app and evals.
+
+Example::
+
+    from rag.chain import answer_question
+    result = answer_question("Why are Canada–Mexico relations at a low point?")
+    print(result.answer, [c.source for c in result.citations])
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ingest.embed import Encoder, get_encoder
+from ingest.store import IndexStore, open_store
+from rag import prompts
+from rag.answer import extractive_answer, key_term_coverage
+from rag.cite import CitationChecker, verify
+from rag.condense import llm_standalone, rule_standalone
+from rag.llm import make_chat_model
+from rag.models import Answer, RetrievedRef, Turn
+from rag.retrieve import Passage, Retriever
+from tradechat.errors import BadRequestError, IndexNotFoundError
+from tradechat.settings import Settings, get_settings
+
+Event = dict
+
+
+@dataclass
+class _State:
+    question: str
+    history: list[Turn]
+    filters: dict | None
+    standalone: str
+    passages: list[Passage] = field(default_factory=list)
+    q_emb: np.ndarray | None = None
+    started: float = 0.0
+    retrieve_ms: float = 0.0
+
+
+class RagPipeline:
+    """Retriever, answerer and citation checker over one index, with their caches."""
+
+    def __init__(self, settings: Settings, encoder: Encoder | None = None,
+                 store: IndexStore | None = None, llm=None):
+        self.settings = settings
+        self.encoder = encoder or get_encoder(settings.embedding_model,
+                                              settings.embedding_batch_size)
+        self.store = store or open_store(settings, self.encoder.label, self.encoder.max_tokens)
+        self.retriever = Retriever(self.store, self.encoder, settings)
+        self.llm = llm if llm is not None else make_chat_model(settings)
+        self._docs: dict[str, str | None] = {}
+        self._emb_cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        self.retriever.invalidate()
+        with self._lock:
+            self._docs.clear()
+            self._emb_cache.clear()
+
+    def document_text(self, source: str) -> str | None:
+        with self._lock:
+            if source not in self._docs:
+                self._docs[source] = self.store.document_text(source)
+            return self._docs[source]
+
+    # --- stage 1 ---------------------------------------------------------------------------
+    def prepare(self, inputs: dict) -> _State:
+        question = str(inputs.get("question") or "").strip()
+        if not question:
+            raise BadRequestError("the question is empty")
+        if len(question) > self.settings.max_question_chars:
+            raise BadRequestError(
+                f"the question is {len(question)} characters long; the limit is "
+                f"{self.settings.max_question_chars} (TRADECHAT_MAX_QUESTION_CHARS)"
+            )
+        history = [t if isinstance(t, Turn) else Turn.model_validate(t)
+                   for t in inputs.get("history") or []]
+        started = time.perf_counter()
+        if self.store.count() == 0:
+            raise IndexNotFoundError(
+                "the index is empty: run `tradechat ingest PATH` (or upload a document) first"
+            )
+        if history and self.llm is not None:
+            standalone = llm_standalone(question, history, self.llm)
+        else:
+            standalone = rule_standalone(question, history)
+        state = _State(question, history, inputs.get("filters"), standalone, started=started)
+        state.q_emb = np.asarray(self.encoder.embed_one(standalone), dtype=np.float32)
+        state.passages = self.retriever.retrieve(standalone, state.filters,
+                                                 query_embedding=state.q_emb.tolist())
+        state.retrieve_ms = (time.perf_counter() - started) * 1000
+        return state
+
+    # --- stages 2 and 3 ---------------------------------------------------------------------
+    def events(self, states: Iterator[_State]) -> Iterator[Event]:
+        for state in states:
+            yield from self._answer(state)
+
+    def _answer(self, state: _State) -> Iterator[Event]:
+        t0 = time.perf_counter()
+        s = self.settings
+        passages = state.passages
+        bm25 = self.retriever.bm25()
+        retrieved = [RetrievedRef(source=p.meta.source, section=p.meta.section_label,
+                                  page=p.meta.page, score=round(p.score, 4)) for p in passages]
+        checker = CitationChecker(self.encoder, passages, cache=self._emb_cache)
+        refused = False
+        text, citations = "", []
+        if not passages:
+            refused = True
+        elif self.llm is None:
+            # The condensed question carries the follow-up's context; the raw one its focus.
+            draft = extractive_answer(state.standalone, passages, self.encoder, bm25,
+                                      s.answer_sentences, q_emb=state.q_emb)
+            refused = not self._answerable(draft.evidence, draft.coverage)
+            if not refused:
+                for sc in draft.sentences:  # quotes are the chosen sentences themselves
+                    checker.cache.setdefault(" ".join(sc.sentence.text.split()), sc.embedding)
+                text, citations, _ = verify(draft.text, passages, checker, self.document_text)
+                for piece in _sentence_pieces(text):
+                    yield {"event": "token", "data": piece}
+        else:
+            coverage = key_term_coverage(state.standalone, passages, bm25)
+            if not self._answerable(max(p.dense for p in passages), coverage, lenient=True):
+                refused = True
+            else:
+                raw = ""
+                for chunk in self.llm.stream(self._messages(state)):
+                    piece = str(getattr(chunk, "content", chunk) or "")
+                    if piece:
+                        raw += piece
+                        yield {"event": "token", "data": piece}
+                if prompts.REFUSAL_TEXT.lower().rstrip(".") in raw.lower():
+                    refused = True
+                else:
+                    text, citations, _ = verify(raw, passages, checker, self.document_text)
+                    refused = not citations
+        if refused or not citations:
+            refused = True
+            text = _refusal_text(passages)
+            citations = []
+            yield {"event": "token", "data": text}
+        answer_ms = (time.perf_counter() - t0) * 1000
+        total_ms = (time.perf_counter() - state.started) * 1000
+        yield {"event": "answer", "data": Answer(
+            question=state.question, answer=text, refused=refused, citations=citations,
+            retrieved=retrieved,
+            timings_ms={"retrieve": round(state.retrieve_ms, 1), "answer": round(answer_ms, 1),
+                        "total": round(total_ms, 1)},
+            standalone_question=state.standalone if state.standalone != state.question else None,
+        )}
+
+    def _answerable(self, evidence: float, coverage: float, lenient: bool = False) -> bool:
+        threshold = self.settings.refusal_threshold - (0.1 if lenient else 0.0)
+        return evidence >= threshold and coverage >= self.settings.refusal_min_coverage
+
+    def _messages(self, state: _State):
+        numbered = []
+        for i, p in enumerate(state.passages, start=1):
+            where = ", ".join(x for x in (p.meta.section_label,
+                                          f"page {p.meta.page}" if p.meta.page else None) if x)
+            numbered.append({"n": i, "title": p.meta.title,
+                             "where": f" ({where})" if where else "", "text": p.text})
+        history = [t.model_dump() for t in state.history[-6:]]
+        return prompts.answer_messages(state.standalone, numbered, history)
+
+
+def _sentence_pieces(text: str) -> list[str]:
+    words = text.split(" ")
+    return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+
+def _refusal_text(passages: list[Passage]) -> str:
+    seen: list[str] = []
+    for p in passages:
+        label = p.meta.title + (f" ({p.meta.section_label})" if p.meta.section_label else "")
+        if label not in seen:
+            seen.append(label)
+    if not seen:
+        return prompts.EXTRACTIVE_REFUSAL_EMPTY
+    return prompts.EXTRACTIVE_REFUSAL.format(sources="; ".join(seen[:3]))
+
+
+# --- the runnable and the entry points -------------------------------------------------------
+
+_PIPELINES: dict[str, RagPipeline] = {}
+_PIPELINES_LOCK = threading.Lock()
+
+
+def get_pipeline(settings: Settings | None = None) -> RagPipeline:
+    """The cached pipeline for these settings (the BM25 index and caches live here)."""
+    settings = settings or get_settings()
+    key = settings.model_dump_json()
+    with _PIPELINES_LOCK:
+        if key not in _PIPELINES:
+            _PIPELINES[key] = RagPipeline(settings)
+        return _PIPELINES[key]
+
+
+def reset_cache(settings: Settings | None = None) -> None:
+    """Forget lexical indexes and cached texts after the index changed (upload, delete)."""
+    with _PIPELINES_LOCK:
+        pipelines = list(_PIPELINES.values())
+    for p in pipelines:
+        p.reset()
+
+
+def build_chain(settings: Settings | None = None, pipeline: RagPipeline | None = None):
+    """The LangChain runnable: {"question", "history"?, "filters"?} -> events."""
+    from langchain_core.runnables import RunnableGenerator, RunnableLambda
+
+    pipeline = pipeline or get_pipeline(settings)
+    return (RunnableLambda(pipeline.prepare).with_config(run_name="retrieve")
+            | RunnableGenerator(pipeline.events).with_config(run_name="answer_and_cite"))
+
+
+def stream_answer(question: str, history: list[Turn] | None = None,
+                  settings: Settings | None = None, filters: dict | None = None,
+                  pipeline: RagPipeline | None = None) -> Iterator[Event]:
+    """Token events, then one ``{"event": "answer", "data": Answer}``."""
+    chain = build_chain(settings, pipeline)
+    yield from chain.stream({"question": question, "history": history or [],
+                             "filters": filters})
+
+
+def answer_question(question: str, history: list[Turn] | None = None,
+                    settings: Settings | None = None, filters: dict | None = None,
+                    pipeline: RagPipeline | None = None) -> Answer:
+    """Answer ``question`` from the index, with verified citations (or a refusal)."""
+    final = None
+    for event in stream_answer(question, history, settings, filters, pipeline):
+        if event["event"] == "answer":
+            final = event["data"]
+    assert final is not None
+    return final

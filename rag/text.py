@@ -1,0 +1,154 @@
+"""Text helpers shared by retrieval and answering: terms for lexical matching, sentences
+with their offsets, identifiers such as "Article 2205" or "§ 4611"."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself
+    yourselves also may might must shall us per via within without whether upon among
+    what's whats tell explain describe say says said according""".split()
+)
+
+_TERM = re.compile(r"\d+(?:[.-]\d+)*[a-z]?|[a-z][a-z'’]*[a-z]|[a-z]")
+
+
+def stem(word: str) -> str:
+    """A light suffix stemmer: enough to match 'tariffs'/'tariff', 'imposed'/'imposing'.
+
+    >>> [stem(w) for w in ["tariffs", "imposed", "imposing", "relations", "policies", "us"]]
+    ['tariff', 'impos', 'impos', 'relation', 'policy', 'us']
+    """
+    if len(word) <= 3 or word[0].isdigit():
+        return word
+    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", "e"), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                return word
+            return word[: len(word) - len(suffix)] + repl
+    return word
+
+
+def terms(text: str, keep_stopwords: bool = False) -> list[str]:
+    """Lower-cased, stemmed content terms; numbers like '34.7' and '4611' kept whole.
+
+    >>> terms("Why did Article 34.7 require a joint review of the USMCA?")
+    ['article', '34.7', 'require', 'joint', 'review', 'usmca']
+    """
+    text = text.lower().replace("’", "'").replace("u.s.c.", "usc").replace("u.s.", "us")
+    text = text.replace("u.s.m.c.a.", "usmca")
+    out = []
+    for tok in _TERM.findall(text):
+        tok = tok.strip("'")
+        if tok.endswith("'s"):
+            tok = tok[:-2]
+        if not tok or (not keep_stopwords and tok in STOPWORDS):
+            continue
+        out.append(stem(tok))
+    return out
+
+
+# Identifiers a user types and expects to find verbatim.
+_IDENT_PATTERNS = [
+    (re.compile(r"\bArticles?\s+(\d+(?:\.\d+)*[A-Za-z]?)", re.I), "Article {}"),
+    (re.compile(r"§+\s*(\d+[\w.-]*\d|\d+)"), "§ {}"),
+    (re.compile(r"\bsections?\s+(\d+[\w.-]*\d|\d+)", re.I), "section {}"),
+    (re.compile(r"\bExecutive\s+Order\s+(?:No\.\s*)?(\d{4,6})", re.I), "Executive Order {}"),
+    (re.compile(r"\bAnnex\s+(\d+[\w.-]*)", re.I), "Annex {}"),
+    (re.compile(r"\b(\d{4}\.\d{2}(?:\.\d{2,4})?)\b"), "{}"),  # HS codes
+    (re.compile(r"\b(\d{1,2})\s+U\.?S\.?C\.?\s+(?:§+\s*)?(\d{3,5}[a-z]?)", re.I), "{} U.S.C. {}"),
+]
+
+
+def identifiers(text: str) -> list[str]:
+    """Exact identifiers in a question, normalised.
+
+    >>> identifiers("What does Article 2205 say, and 19 U.S.C. § 4611, and Executive Order 14193?")
+    ['Article 2205', '§ 4611', 'Executive Order 14193', '19 U.S.C. 4611']
+    """
+    found: list[str] = []
+    for pattern, fmt in _IDENT_PATTERNS:
+        for m in pattern.finditer(text):
+            ident = fmt.format(*m.groups())
+            if ident not in found:
+                found.append(ident)
+    return found
+
+
+def ident_regex(ident: str) -> re.Pattern[str]:
+    """A pattern that finds ``ident`` in document text, tolerant of spacing and case."""
+    parts = [re.escape(p) for p in ident.replace("§", "§ ").split()]
+    body = r"\s*".join(parts)
+    if ident.lower().startswith("section "):
+        # "section 232" is written "section 232" or, in the U.S. Code, "§ 232"
+        num = re.escape(ident.split()[1])
+        body = rf"(?:section|§)\s*{num}"
+    if ident.startswith("§"):
+        num = re.escape(ident.split()[-1])
+        body = rf"(?:§+|section)\s*{num}"
+    return re.compile(rf"(?<![\w.]){body}(?![\d])", re.I)
+
+
+@dataclass
+class Sentence:
+    """A sentence of a passage, with its offsets inside that passage."""
+
+    text: str
+    start: int
+    end: int
+
+
+_ABBREV = re.compile(
+    r"(?:\b(?:U\.S|U\.S\.C|Mr|Ms|Mrs|Dr|No|Nos|St|Inc|Ltd|Co|Corp|Jr|Sr|vs|etc|e\.g|i\.e|"
+    r"Art|Arts|Sec|Secs|para|paras|Stat|Pub|L|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|"
+    r"Dec|S\.C|c|ch|p|pp|cl|subs|[A-Z])|(?:[A-Z]\.){2,}[A-Z]?)\.$"
+)
+_BOUNDARY = re.compile(r"[.!?][\"”’)\]]*(?=\s+[\"“‘(\[]?[A-Z0-9§])|\n\s*\n|\n(?=\s*(?:\(\w{1,4}\)|[-•*]|\d{1,2}\.)\s)|;\s*\n")
+
+
+def sentences(text: str) -> list[Sentence]:
+    """Split a passage into sentences (and list items), keeping exact offsets.
+
+    >>> [s.text for s in sentences("Mr. Carney met the U.S. envoy. It went well.\\n\\n(a) Next item")]
+    ['Mr. Carney met the U.S. envoy.', 'It went well.', '(a) Next item']
+    """
+    out: list[Sentence] = []
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        end = m.end()
+        candidate = text[start:end]
+        if m.group(0).startswith(".") and _ABBREV.search(text[max(0, start):m.start() + 1]):
+            continue
+        _add(out, text, start, end)
+        start = end
+        del candidate
+    _add(out, text, start, len(text))
+    # Hard-wrapped lines (PDF text) inside a sentence are fine; very long "sentences" (legal
+    # lists without full stops) are cut at line breaks.
+    result: list[Sentence] = []
+    for s in out:
+        if len(s.text) > 600 and "\n" in s.text:
+            offset = s.start
+            for line in text[s.start:s.end].split("\n"):
+                _add(result, text, offset, offset + len(line))
+                offset += len(line) + 1
+        else:
+            result.append(s)
+    return result
+
+
+def _add(out: list[Sentence], text: str, start: int, end: int) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        out.append(Sentence(text[start:end], start, end))
