@@ -349,27 +349,61 @@ _ABBREV = re.compile(
 _END = re.compile(r"[.!?][\"')\]\u201d\u2019]*((?:\s*\[\d{1,3}\])*)(?=\s|$)")
 
 
+_BLOCK_START = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)]|#{1,6})\s")
+
+
+def _lines(text: str) -> list[str]:
+    """Blocks of text: a blank line, a list item or a heading starts a new one; any other
+    line break is a wrapped line (PDF text) and joins the previous line."""
+    out: list[str] = []
+    joining = False
+    for line in text.splitlines():
+        if not line.strip():
+            joining = False
+            continue
+        if joining and not _BLOCK_START.match(line):
+            out[-1] = out[-1] + " " + line.strip()
+        else:
+            out.append(line.strip())
+        joining = True
+    return out
+
+
 def split_sentences(text: str) -> list[str]:
     """Split an answer into sentences, keeping the ``[n]`` markers that follow a full stop
-    with the sentence before them. Line breaks always end a sentence (lists, headings);
-    common abbreviations ("U.S.", "Art.", "No.") do not. Pieces without a letter or digit
-    are dropped.
+    with the sentence before them. Blank lines, list items and headings start a new
+    sentence, a wrapped line does not; common abbreviations ("U.S.", "Art.", "No.") do not
+    end one. Pieces without a letter or digit are dropped.
 
     >>> split_sentences("The U.S. imposed tariffs [1]. Canada replied. [2] Then:\\n- a list item")
     ['The U.S. imposed tariffs [1].', 'Canada replied. [2]', 'Then:', '- a list item']
+    >>> split_sentences("A vehicle needs 75 percent\\nregional value content [1].\\n\\n[2]")
+    ['A vehicle needs 75 percent regional value content [1].']
     """
     out: list[str] = []
-    for line in text.splitlines():
+    for line in _lines(text):
         start = 0
         for m in _END.finditer(line):
-            head = line[start:m.start() + 1]
-            if m.group(0).startswith(".") and _ABBREV.search(head.split()[-1] if head.split()
-                                                              else ""):
+            head = line[start:m.start() + 1].split()
+            if m.group(0).startswith(".") and head and _ABBREV.search(head[-1]):
                 continue
             out.append(line[start:m.end()].strip())
             start = m.end()
         out.append(line[start:].strip())
     return [s for s in out if re.search(r"[^\W_]", strip_markers(s))]
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers written in digits in ``text`` (markers excluded), thousands separators
+    dropped.
+
+    >>> sorted(numbers("US$16 per hour, 62.5 percent, 1,000 cars [2]"))
+    ['1000', '16', '62.5']
+    """
+    return {n.replace(",", "") for n in _NUMBER.findall(strip_markers(normalize(text)))}
 
 
 def supported_markers(answer: str, citations: Sequence[dict],
@@ -378,12 +412,16 @@ def supported_markers(answer: str, citations: Sequence[dict],
     ``[n]``, or None when its quote does not occur in the document or no sentence cites it.
 
     ``occurs[n]`` says whether citation n's quote really occurs in its document (see
-    ``quote_in_document``). A sentence with m markers needs only RELEVANCE_MIN / m from each
-    quote, since each supports part of it.
+    ``quote_in_document``). Relevance is ``relevance(sentence, quote)`` times the number m
+    of markers in the sentence (capped at 1: each quote need support only its share of the
+    sentence), and 0 when the sentence states a number (in digits) that none of its
+    genuine quotes contains: a citation must back the figures it stands next to.
 
     >>> cits = [{"n": 1, "quote": "NAFTA entered into force on January 1, 1994."}]
     >>> supported_markers("NAFTA entered into force on January 1, 1994 [1].", cits, {1: True})
     {1: 1.0}
+    >>> supported_markers("NAFTA entered into force on January 1, 1995 [1].", cits, {1: True})
+    {1: 0.0}
     >>> supported_markers("NAFTA entered into force in 1994 [1].", cits, {1: False})
     {1: None}
     """
@@ -391,13 +429,13 @@ def supported_markers(answer: str, citations: Sequence[dict],
     quotes = {int(c["n"]): c.get("quote") or "" for c in citations}
     for sentence in split_sentences(answer):
         ns = [n for n in markers(sentence) if n in quotes]
-        for n in ns:
-            if not occurs.get(n):
-                continue
+        genuine = [n for n in ns if occurs.get(n)]
+        backed = numbers(sentence) <= set().union(*(numbers(quotes[n]) for n in genuine))
+        for n in genuine:
             rel = relevance(sentence, quotes[n])
             if rel is None:
                 continue
-            rel = min(1.0, rel * len(ns))  # share of its part of the sentence
+            rel = min(1.0, rel * len(ns)) if backed else 0.0
             if best[n] is None or rel > best[n]:
                 best[n] = rel
     return best

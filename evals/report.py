@@ -72,6 +72,13 @@ def _types(records: list[dict]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
+def _label_bars(ax, xs: list[float], vals: list[float | None]) -> None:
+    """Print each bar's value above it, so that a zero (an invisible bar) or n/a shows."""
+    for x, v in zip(xs, vals, strict=True):
+        ax.text(x, (v or 0) + 0.01, "n/a" if v is None else f"{v:.2f}", ha="center",
+                va="bottom", fontsize=5.5, rotation=90)
+
+
 def _plots(summary: dict, plot_dir: Path) -> dict[str, str]:
     import matplotlib
 
@@ -91,12 +98,10 @@ def _plots(summary: dict, plot_dir: Path) -> dict[str, str]:
         vals = [main["by_type"][t].get(metric) for t in types]
         xs = [j + (i - (len(PLOT_BY_TYPE) - 1) / 2) * width for j in range(len(types))]
         ax.bar(xs, [v or 0 for v in vals], width, label=metric)
-        for x, v in zip(xs, vals, strict=True):
-            if v is None:
-                ax.text(x, 0.01, "n/a", ha="center", va="bottom", fontsize=6, rotation=90)
+        _label_bars(ax, xs, vals)
     counts = Counter(r["type"] for r in main["questions"])
     ax.set_xticks(range(len(types)), [f"{t}\n(n={counts[t]})" for t in types], fontsize=8)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.15)
     ax.set_ylabel("score (0-1)")
     ax.set_title(f"Configuration '{summary['main']}': metrics per question type")
     ax.legend(fontsize=8, ncol=len(PLOT_BY_TYPE), loc="upper center",
@@ -131,11 +136,12 @@ def _plots(summary: dict, plot_dir: Path) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(10, 4.5))
     width = 0.8 / len(names)
     for i, n in enumerate(names):
-        vals = [configs[n]["overall"].get(mt) or 0 for mt in PLOT_CONFIGS]
+        vals = [configs[n]["overall"].get(mt) for mt in PLOT_CONFIGS]
         xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(PLOT_CONFIGS))]
-        ax.bar(xs, vals, width, label=n)
+        ax.bar(xs, [v or 0 for v in vals], width, label=n)
+        _label_bars(ax, xs, vals)
     ax.set_xticks(range(len(PLOT_CONFIGS)), PLOT_CONFIGS, fontsize=8)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.15)
     ax.set_ylabel("score (0-1)")
     ax.set_title("Configurations side by side (all questions)")
     ax.legend(fontsize=8, ncol=len(names), loc="upper center", bbox_to_anchor=(0.5, -0.1))
@@ -242,6 +248,8 @@ def render(summary: dict, plots: dict[str, str], answers: dict[str, dict[str, di
           + ", ".join(f"`{configs[n]['answers_file']}`" for n in names)
           + "; every number below is recomputed from those files by "
           "`python -m evals.score ANSWERS --questions Q --corpus DIR`.",
+          "- Scores are 0-1, higher is better (except false_refusal_rate and latency); "
+          "each metric is defined at the end of this report.",
           ]
     if main["missing_answers"]:
         L.append(f"- **{len(main['missing_answers'])} question(s) have no answer** and score 0.")
@@ -257,13 +265,17 @@ def render(summary: dict, plots: dict[str, str], answers: dict[str, dict[str, di
     L += table(list(HEADLINE), [[fmt(main["overall"].get(k), k) for k in HEADLINE]])
 
     L += ["", "## Configurations", ""]
+    rows, first_with = [], {}
+    for n, c in configs.items():
+        shared = first_with.setdefault(c["ingest"]["collection"], n)
+        ingest = ([str(c["ingest"]["chunks_added"]), f"{c['ingest']['seconds']:.0f}"]
+                  if shared == n else [f"(index of {shared})", ""])
+        rows.append([n, cell(_overrides(c)), str(c["settings"]["retrieval_mode"]),
+                     str(c["settings"]["chunk_tokens"]), str(c["settings"]["top_k"]),
+                     str(c["settings"]["answerer"]), f"`{c['ingest']['collection']}`",
+                     *ingest, f"{c['answer_seconds']:.0f}"])
     L += table(["name", "changes", "retrieval", "chunk tokens", "top k", "answerer",
-                "index collection", "chunks added", "ingest s", "answering s"],
-               [[n, cell(_overrides(c)), str(c["settings"]["retrieval_mode"]),
-                 str(c["settings"]["chunk_tokens"]), str(c["settings"]["top_k"]),
-                 str(c["settings"]["answerer"]), f"`{c['ingest']['collection']}`",
-                 str(c["ingest"]["chunks_added"]), f"{c['ingest']['seconds']:.0f}",
-                 f"{c['answer_seconds']:.0f}"] for n, c in configs.items()])
+                "index collection", "chunks added", "ingest s", "answering s"], rows)
     foreign = max(c["ingest"].get("foreign_sources", 0) for c in configs.values())
     if foreign:
         L += ["", f"Warning: the index also held {foreign} file(s) from outside the corpus; "

@@ -45,7 +45,8 @@ DEFINITIONS: dict[str, str] = {
     "citation_span_exact": "citations whose start/end offsets give exactly the quote",
     "citation_support": "citations whose quote occurs in the document AND covers at least half "
                         "the content words of a sentence carrying its marker (half divided by "
-                        "the number of markers in that sentence)",
+                        "the number of markers in that sentence), where every number the "
+                        "sentence states in digits occurs in the sentence's quotes",
     "sentence_support": "per answered question, share of answer sentences carrying at least "
                         "one supported citation; averaged over answered questions",
     "answered_with_citation": "answered (not refused) questions with at least one citation",
@@ -230,6 +231,8 @@ def score_question(q: dict, a: dict, corpus: CorpusTexts) -> dict:
                 rel = rels.get(n)
                 problems.append({"n": n, "source": c.get("source"), "problem":
                                  "marker not in the answer" if rel is None else
+                                 "sentence states a number the quote lacks" if rel == 0 and
+                                 _unbacked_number(answer, n, c.get("quote") or "") else
                                  f"quote covers {rel:.0%} of its sentence"})
         if answerable:
             counts["n_citations_answerable"] = len(citations)
@@ -252,6 +255,11 @@ def score_question(q: dict, a: dict, corpus: CorpusTexts) -> dict:
     rec["retrieve_ms"] = timings.get("retrieve")
     rec["answer_ms"] = timings.get("answer")
     return _rounded(rec)
+
+
+def _unbacked_number(answer: str, n: int, quote: str) -> bool:
+    return any(n in m.markers(s) and not m.numbers(s) <= m.numbers(quote)
+               for s in m.split_sentences(answer))
 
 
 def _rounded(obj):
