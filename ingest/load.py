@@ -112,6 +112,9 @@ def short_title(line: str, fallback: str) -> str:
     """A title from a document's first line, cut at a colon or a word when too long.
 
     >>> short_title("United States Code, Title 19, Chapter 29 (19 U.S.C. 4551): safeguards", "x")
+    'United States Code, Title 19, Chapter 29 (19 U.S.C. 4551): safeguards'
+    >>> short_title("United States Code, Title 19, Chapter 29 (19 U.S.C. 4551): safeguards, "
+    ...             "antidumping and countervailing duty matters, and the joint review", "x")
     'United States Code, Title 19, Chapter 29 (19 U.S.C. 4551)'
     """
     if len(line) <= 120:
@@ -202,26 +205,57 @@ def _load_pdf(path: Path, source: str) -> LoadedDocument:
     return LoadedDocument(source=source, title=title, kind="document", text=text, pages=spans)
 
 
+_PAGE_NO = re.compile(
+    r"^\s*(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?\s*$|^\s*-\s*\d+\s*-\s*$", re.I
+)
+# Running headers and footers live in the first or last few lines of a page; looking only
+# there keeps a sentence that happens to recur mid-page (or a bare "12" in a table) as text.
+_EDGE_LINES = 3
+
+
 def strip_running_lines(pages: list[str]) -> list[str]:
-    """Drop running headers/footers (lines repeated on most pages) and bare page numbers.
+    """Drop running headers/footers and bare page numbers from the edges of PDF pages.
+
+    A line is running when it sits among the first (or the last) few lines of a page and
+    the same line, digits aside ("Page 3", "- 3 -"), sits at that edge on at least 60% of
+    the pages of a PDF of three pages or more, or on both pages of a two-page PDF (there
+    also at the same distance from the edge: with two pages, chance repeats are likelier).
+    A line needs three letters to count, so that list markers like "(a)" or "2." stay.
 
     >>> strip_running_lines(["NAFTA Ch 20\\nA\\n1", "NAFTA Ch 20\\nB\\n2", "NAFTA Ch 20\\nC\\n3"])
     ['A', 'B', 'C']
+    >>> strip_running_lines(["Intro\\nText\\nBrief, p. 1\\n1", "Body\\nEnd\\nBrief, p. 2\\n2"])
+    ['Intro\\nText', 'Body\\nEnd']
     """
+    split_pages = [page.splitlines() for page in pages]
+    with_text = sum(1 for lines in split_pages if any(ln.strip() for ln in lines))
+    if with_text < 2:
+        threshold = len(pages) + 1  # one page: nothing can repeat
+    else:
+        threshold = 2 if with_text == 2 else max(2, int(with_text * 0.6))
+    exact_position = with_text == 2
 
-    def key(line: str) -> str:
-        return re.sub(r"\d+", "#", line.strip().lower())
+    def edge_keys(lines: list[str]) -> list[tuple[int, tuple[str, int, str]]]:
+        """(line index, (edge, distance from the edge or -1, normalised line)) for the
+        lines in the header zone and in the footer zone (a short page's lines can be in both)."""
+        filled = [i for i, ln in enumerate(lines) if ln.strip()]
+        out = []
+        for edge, indices in (("top", filled[:_EDGE_LINES]), ("bottom", filled[::-1][:_EDGE_LINES])):
+            for pos, i in enumerate(indices):
+                norm = re.sub(r"\d+", "#", re.sub(r"\s+", " ", lines[i].strip().lower()))
+                out.append((i, (edge, pos if exact_position else -1, norm)))
+        return out
 
-    counts: Counter[str] = Counter()
-    for page in pages:
-        counts.update({key(ln) for ln in page.splitlines() if ln.strip()})
-    threshold = max(2, int(len(pages) * 0.6))
-    running = {k for k, c in counts.items() if c >= threshold and len(pages) >= 3}
-    page_no = re.compile(r"^\s*(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?\s*$|^\s*-\s*\d+\s*-\s*$", re.I)
+    page_keys = [edge_keys(lines) for lines in split_pages]
+    counts: Counter[tuple[str, int, str]] = Counter()
+    for keys in page_keys:
+        counts.update({k for _, k in keys})
+    running = {k for k, n in counts.items()
+               if n >= threshold and len(re.findall(r"[^\W\d_]", k[2])) >= 3}
     out = []
-    for page in pages:
-        kept = [ln for ln in page.splitlines() if key(ln) not in running and not page_no.match(ln)]
-        out.append("\n".join(kept))
+    for lines, keys in zip(split_pages, page_keys, strict=True):
+        drop = {i for i, k in keys if k in running or _PAGE_NO.match(lines[i])}
+        out.append("\n".join(ln for i, ln in enumerate(lines) if i not in drop))
     return out
 
 

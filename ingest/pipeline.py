@@ -3,12 +3,17 @@
 Idempotent and incremental: a file whose bytes are unchanged is skipped before it is even
 loaded; a changed file has exactly its chunks replaced (passages whose text did not change
 keep their ids and embeddings); a file gone from an ingested folder has its chunks removed.
+
+No duplicates: a file with the same bytes as one already indexed (a copy, a re-upload under
+another name) is skipped with a reason, and two files that would get the same source (the
+same relative path under two ingested folders) are never allowed to overwrite each other.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
 import threading
 import time
@@ -40,6 +45,17 @@ class _Pending:
     chunks: list[Chunk]
     stale_ids: list[str]
     to_embed: list[Chunk]
+
+
+@dataclass
+class _Work:
+    """One file of this run, after the cheap checks (type, size, hash)."""
+
+    base: Path
+    file: Path
+    source: str
+    file_hash: str | None = None
+    result: FileResult | None = None  # set when the file is settled before loading
 
 
 def iter_files(root: Path) -> Iterable[Path]:
@@ -86,6 +102,11 @@ def ingest_paths(
             that disappeared from it are removed from the index) or single files.
         progress: show a progress bar on stderr (default: when stderr is a terminal).
         on_file: called as ``on_file(done, total, source)`` after each file (for the UI).
+
+    Example::
+
+        report = ingest_paths([Path("docs_corpus")])
+        print(report.totals, report.chunks_added)
     """
     settings = settings or get_settings()
     encoder = encoder or get_encoder(settings.embedding_model, settings.embedding_batch_size)
@@ -97,41 +118,26 @@ def ingest_paths(
 
     with _WRITE_LOCK:
         manifest = store.file_records()
-        work: list[tuple[Path, Path, str]] = []  # (root, file, source)
-        for raw in paths:
-            root = Path(raw).expanduser().resolve()
-            if not root.exists():
-                report.files.append(FileResult(source=str(raw), status="failed",
-                                               reason="no such file or folder"))
-                continue
-            base = root.parent if root.is_file() else root
-            seen: set[str] = set()
-            for file in iter_files(root):
-                source = file.relative_to(base).as_posix()
-                seen.add(source)
-                work.append((base, file, source))
-            if root.is_dir():  # files gone from this folder since the last run
-                for source, rec in manifest.items():
-                    if rec.root == str(base) and source not in seen:
-                        removed = store.delete_file(source)
-                        report.files.append(FileResult(source=source, status="removed",
-                                                       chunks_removed=removed))
-                        report.chunks_removed += removed
+        work = _walk(paths, manifest, store, report)
+        for item in work:
+            _check(item, manifest, max_bytes)
+        owners = _content_owners(work, manifest)
 
         bar = _progress_bar(len(work), progress)
         pending: list[_Pending] = []
-        for done, (base, file, source) in enumerate(work, start=1):
-            result = _prepare(file, source, base, manifest, store, encoder, settings, max_bytes,
-                              pending)
+        for done, item in enumerate(work, start=1):
+            result = item.result or _prepare(item, manifest, owners, store, encoder, settings,
+                                             max_bytes, pending)
             if result is not None:
                 report.files.append(result)
+                report.chunks_removed += result.chunks_removed if result.status == "skipped" else 0
             if sum(len(p.to_embed) for p in pending) >= _FLUSH_TEXTS:
                 _flush(pending, store, encoder, report)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix_str(source[-40:])
+                bar.set_postfix_str(item.source[-40:])
             if on_file is not None:
-                on_file(done, len(work), source)
+                on_file(done, len(work), item.source)
         _flush(pending, store, encoder, report)
         if bar is not None:
             bar.close()
@@ -139,20 +145,115 @@ def ingest_paths(
     return report
 
 
-def _prepare(file: Path, source: str, base: Path, manifest: dict[str, FileRecord],
-             store: IndexStore, encoder: Encoder, settings: Settings, max_bytes: int,
-             pending: list[_Pending]) -> FileResult | None:
-    """Decide what to do with one file; queue its chunks, or return its final result."""
+def _walk(paths: list[Path], manifest: dict[str, FileRecord], store: IndexStore,
+          report: IngestReport) -> list[_Work]:
+    """The files of this run, each under one source name; removes files gone from a root."""
+    work: list[_Work] = []
+    claimed: dict[str, Path] = {}  # source -> file, so that no two files share a source
+    for raw in paths:
+        root = Path(raw).expanduser().resolve()
+        if not root.exists():
+            report.files.append(FileResult(source=str(raw), status="failed",
+                                           reason="no such file or folder"))
+            continue
+        base = root.parent if root.is_file() else root
+        seen: set[str] = set()
+        for file in iter_files(root):
+            source = file.relative_to(base).as_posix()
+            seen.add(source)
+            other = claimed.get(source)
+            if other == file:
+                continue  # the same file reached twice (a folder and a file inside it)
+            if other is not None:
+                report.files.append(FileResult(
+                    source=source, status="failed",
+                    reason=f"same relative path as {other}, ingested in this run; ingest the "
+                           "two folders into separate indexes, or ingest their common parent"))
+                continue
+            claimed[source] = file
+            work.append(_Work(base, file, source))
+        if root.is_dir():  # files gone from this folder since the last run
+            for source, rec in list(manifest.items()):
+                if rec.root == str(base) and source not in seen:
+                    removed = store.delete_file(source)
+                    del manifest[source]
+                    report.files.append(FileResult(source=source, status="removed",
+                                                   chunks_removed=removed))
+                    report.chunks_removed += removed
+    return work
+
+
+def _check(item: _Work, manifest: dict[str, FileRecord], max_bytes: int) -> None:
+    """Cheap checks before any loading: type, regular file, size, clashes; then the hash."""
+    file, source = item.file, item.source
     reason = unsupported_reason(file)
     if reason is not None:
-        return FileResult(source=source, status="skipped", reason=reason)
+        item.result = FileResult(source=source, status="skipped", reason=reason)
+        return
     try:
-        file_hash = file_sha256(file)
+        st = file.stat()  # follows links: a dangling link fails here
     except OSError as exc:
-        return FileResult(source=source, status="failed",
-                          reason=f"cannot read file ({exc.strerror or exc})")
+        what = "broken link" if file.is_symlink() else "cannot read file"
+        item.result = FileResult(source=source, status="failed",
+                                 reason=f"{what} ({exc.strerror or exc})")
+        return
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+        item.result = FileResult(source=source, status="skipped", reason="not a regular file")
+        return
+    if st.st_size > max_bytes:
+        item.result = FileResult(
+            source=source, status="failed",
+            reason=f"file is {st.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
+                   "(raise TRADECHAT_MAX_FILE_MB to index it)")
+        return
+    if st.st_size == 0:
+        item.result = FileResult(source=source, status="failed", reason="empty file (0 bytes)")
+        return
     old = manifest.get(source)
+    if old is not None and old.root and old.root != str(item.base) \
+            and (Path(old.root) / source).is_file():
+        item.result = FileResult(
+            source=source, status="failed",
+            reason=f"a different file with this name is already indexed from {old.root}; "
+                   "rename one of them, or use separate indexes")
+        return
+    try:
+        item.file_hash = file_sha256(file)
+    except OSError as exc:
+        item.result = FileResult(source=source, status="failed",
+                                 reason=f"cannot read file ({exc.strerror or exc})")
+
+
+def _content_owners(work: list[_Work], manifest: dict[str, FileRecord]) -> dict[str, str]:
+    """{file hash: the source that holds those bytes in the index}. Files of this run that
+    are unchanged come first, then indexed files that this run does not touch."""
+    owners: dict[str, str] = {}
+    in_run = {w.source for w in work}
+    for w in work:
+        old = manifest.get(w.source)
+        if w.file_hash and old is not None and old.file_hash == w.file_hash:
+            owners.setdefault(w.file_hash, w.source)
+    for source, rec in manifest.items():
+        if source not in in_run and rec.file_hash:
+            owners.setdefault(rec.file_hash, source)
+    return owners
+
+
+def _prepare(item: _Work, manifest: dict[str, FileRecord], owners: dict[str, str],
+             store: IndexStore, encoder: Encoder, settings: Settings, max_bytes: int,
+             pending: list[_Pending]) -> FileResult | None:
+    """Decide what to do with one checked file; queue its chunks, or return its result."""
+    file, source, base, file_hash = item.file, item.source, item.base, item.file_hash
+    assert file_hash is not None
+    old = manifest.get(source)
+    owner = owners.get(file_hash)
+    if owner is not None and owner != source:
+        removed = store.delete_file(source) if old is not None else 0
+        return FileResult(source=source, status="skipped", chunks_removed=removed,
+                          reason=f"same content as {owner}, which is indexed")
     if old is not None and old.file_hash == file_hash:
+        if old.root != str(base):  # the folder was moved: removals follow the new place
+            store.set_root(source, str(base))
         return FileResult(source=source, status="unchanged")
     try:
         doc = load(file, source, max_bytes=max_bytes)
@@ -169,6 +270,7 @@ def _prepare(file: Path, source: str, base: Path, manifest: dict[str, FileRecord
                           reason=f"could not be processed ({type(exc).__name__}: {exc})")
     if not chunks:
         return FileResult(source=source, status="failed", reason="no text to index")
+    owners[file_hash] = source
     existing = store.chunk_hashes(source)
     new_ids = {c.meta.chunk_id for c in chunks}
     to_embed = [c for c in chunks if c.meta.chunk_id not in existing]
@@ -176,7 +278,8 @@ def _prepare(file: Path, source: str, base: Path, manifest: dict[str, FileRecord
                         kind=doc.kind, n_chunks=len(chunks),
                         pages=[p.model_dump() for p in doc.pages],
                         encoding_note=doc.encoding_note)
-    status = "new" if old is None else "changed"
+    # A pending record (empty hash) is what a run killed midway left: the file is still new.
+    status = "new" if old is None or not old.file_hash else "changed"
     result = FileResult(source=source, status=status, reason=doc.encoding_note)
     pending.append(_Pending(record, doc.text, result, chunks,
                             [i for i in existing if i not in new_ids], to_embed))
@@ -185,20 +288,24 @@ def _prepare(file: Path, source: str, base: Path, manifest: dict[str, FileRecord
 
 def _flush(pending: list[_Pending], store: IndexStore, encoder: Encoder,
            report: IngestReport) -> None:
-    """Embed the queued chunks in one go, then write each file: chunks first, manifest last."""
+    """Embed the queued chunks in one go, then write: pending records for new files, the
+    chunks of all files, then each file's complete manifest record last."""
     if not pending:
         return
     texts = [c.embed_text for p in pending for c in p.to_embed]
     vectors = encoder.embed(texts)
     report.embeddings_computed += len(texts)
-    pos = 0
+    store.put_pending([p.record for p in pending if p.result.status == "new"])
+    ids: list[str] = []
+    bodies: list[str] = []
+    metas = []
+    for item in pending:
+        ids.extend(c.meta.chunk_id for c in item.to_embed)
+        bodies.extend(c.text for c in item.to_embed)
+        metas.extend(c.meta for c in item.to_embed)
+    store.add_chunks(ids, bodies, metas, vectors)  # in as few store calls as the batch allows
     for item in pending:
         n = len(item.to_embed)
-        vecs, pos = vectors[pos:pos + n], pos + n
-        if n:
-            store.add_chunks([c.meta.chunk_id for c in item.to_embed],
-                             [c.text for c in item.to_embed],
-                             [c.meta for c in item.to_embed], vecs)
         embedded = {c.meta.chunk_id for c in item.to_embed}
         kept = [c for c in item.chunks if c.meta.chunk_id not in embedded]
         if kept:  # same text, maybe new offsets or page: refresh metadata only

@@ -210,14 +210,20 @@ def _pieces(text: str, start: int, end: int, budget: int, count: TokenCounter) -
                 for a, b in zip(bounds, bounds[1:], strict=False):
                     emit(s + a, s + b, lvl + 1)
                 return
-        # No separator left: windows of words.
+        # No separator left: windows of words. Word costs are summed (WordPiece never
+        # merges across spaces), then each window is checked once with the real count.
         words = [m.span() for m in re.finditer(r"\S+", seg)]
+        costs = [count(seg[a:b]) for a, b in words]
         i = 0
         while i < len(words):
-            j = i + 1
-            while j < len(words) and count(seg[words[i][0]:words[j][1]]) <= budget:
+            j, used = i, 0
+            while j < len(words) and used + costs[j] <= budget:
+                used += costs[j]
                 j += 1
-            if j == i + 1 and count(seg[words[i][0]:words[i][1]]) > budget:
+            j = max(j, i + 1)
+            while j > i + 1 and count(seg[words[i][0]:words[j - 1][1]]) > budget:
+                j -= 1
+            if j == i + 1 and costs[i] > budget:
                 # One giant "word" (a URL, a run of symbols): cut it by characters.
                 w0, w1 = words[i]
                 step = max(8, budget * 2)
@@ -228,6 +234,30 @@ def _pieces(text: str, start: int, end: int, budget: int, count: TokenCounter) -
             i = j
 
     emit(start, end, 0)
+    return out
+
+
+def _fit(text: str, start: int, end: int, path: str, max_tokens: int,
+         count: TokenCounter) -> list[tuple[int, int]]:
+    """Halve text[start:end] (at a space when there is one) until each part's embedded text
+    fits ``max_tokens``: the guarantee behind "no chunk is truncated by the model"."""
+    body = text[start:end]
+    embed_text = f"{path}\n{body}" if path else body
+    if end - start <= 1 or count(embed_text) + SPECIAL_TOKENS <= max_tokens:
+        return [(start, end)]
+    mid = (start + end) // 2
+    space = text.rfind(" ", start + 1, mid + 1)
+    if space > start + (end - start) // 4:
+        mid = space
+    left, right = (start, mid), (mid, end)
+    out = []
+    for s, e in (left, right):
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            out.extend(_fit(text, s, e, path, max_tokens, count))
     return out
 
 
@@ -247,9 +277,9 @@ def split_document(
     text = doc.text
     for unit in _units(doc):
         path = " > ".join(p for p in unit.path if p)
-        path_tokens = count(path) if (count := count_tokens) else 0
-        if path_tokens > max_tokens // 3:  # an absurdly long heading: keep its start only
-            path = path[: max_tokens // 3 * 3]
+        path_tokens = count_tokens(path)
+        while path_tokens > max_tokens // 3:  # an absurdly long heading: keep its start only
+            path = path[: max(1, len(path) * 3 // 4)].rstrip()
             path_tokens = count_tokens(path)
         budget = max(16, target - path_tokens - SPECIAL_TOKENS - 1)
         hard_budget = max(16, max_tokens - path_tokens - SPECIAL_TOKENS - 1)
@@ -269,9 +299,11 @@ def split_document(
             body = text[start:end]
             embed_text = f"{path}\n{body}" if path else body
             if count_tokens(embed_text) + SPECIAL_TOKENS > max_tokens:
-                # Token counts of parts do not always add up exactly; re-split this group.
-                sub = _pieces(text, start, end, hard_budget // 2, count_tokens)
-                spans = [(p.start, p.end) for p in sub]
+                # Token counts of parts do not always add up exactly; re-split this group,
+                # and check every piece (a character cut can still hold too many pieces).
+                spans = []
+                for p in _pieces(text, start, end, hard_budget // 2, count_tokens):
+                    spans.extend(_fit(text, p.start, p.end, path, max_tokens, count_tokens))
             else:
                 spans = [(start, end)]
             for s, e in spans:

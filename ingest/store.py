@@ -4,8 +4,10 @@ Two collections per index:
 
 * ``<name>``: one record per chunk (id, embedding, passage text, ``ChunkMeta``).
 * ``<name>__files``: one record per ingested file (id = source), holding the file's clean
-  text and its hash. A file's record is written only after all its chunks are stored, so a
-  run killed midway leaves that file looking "changed", and the next run completes it.
+  text and its hash. A file's complete record is written only after all its chunks are
+  stored; a new file first gets a *pending* record (empty hash) that names its root. So a
+  run killed midway leaves that file looking "changed" (or pending), and the next run
+  completes it, or removes its chunks if the file is gone by then.
 
 The collection name carries everything that makes an index incompatible (embedding model,
 splitter version and chunk size), so a changed setting never reuses a stale index.
@@ -23,14 +25,16 @@ from ingest.embed import slug
 from ingest.models import ChunkMeta
 from tradechat.errors import ConfigError
 
-SPLITTER_VERSION = "s3"
+# Bump when loaders or the splitter change the chunks they produce: a new collection name
+# makes every index built by an older version be rebuilt instead of silently mixed.
+SPLITTER_VERSION = "s4"
 
 
 def collection_name(model_label: str, chunk_tokens: int, max_tokens: int) -> str:
     """Name that changes whenever the index would be incompatible.
 
     >>> collection_name("all-MiniLM-L6-v2", 200, 256)
-    'tc-all-minilm-l6-v2-c200-bf70d7cb'
+    'tc-all-minilm-l6-v2-c200-1edf497b'
     """
     key = json.dumps([SPLITTER_VERSION, model_label, chunk_tokens, max_tokens])
     digest = hashlib.sha256(key.encode()).hexdigest()[:8]
@@ -120,6 +124,20 @@ class IndexStore:
         }
         self.files.upsert(ids=[record.source], embeddings=[[1.0]], documents=[text],
                           metadatas=[meta])
+
+    def put_pending(self, records: list[FileRecord]) -> None:
+        """Record files whose chunks are about to be written (hash '' = incomplete), so that
+        a crash leaves no chunk without a manifest record that names its root."""
+        if not records:
+            return
+        metas = [{"file_hash": "", "root": r.root, "title": r.title, "kind": r.kind,
+                  "n_chunks": 0, "pages": "[]", "encoding_note": ""} for r in records]
+        self.files.upsert(ids=[r.source for r in records], embeddings=[[1.0]] * len(records),
+                          documents=[""] * len(records), metadatas=metas)
+
+    def set_root(self, source: str, root: str) -> None:
+        """Move an unchanged file's record to another root (its folder was moved)."""
+        self.files.update(ids=[source], metadatas=[{"root": root}])
 
     def delete_file(self, source: str) -> int:
         """Remove a file's chunks, then its manifest record. Returns chunks removed."""
