@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "small=chunk_tokens:128 (comma-separated key:value pairs)")
     p.add_argument("--gate", metavar="FILE",
                    help="JSON of metric floors; exit 1 if the main configuration falls below")
+    p.add_argument("--no-judge", action="store_true",
+                   help="skip the LLM-judged faithfulness/relevance even when an LLM "
+                        "answerer is configured")
     p.set_defaults(func=cmd_eval)
     return parser
 
