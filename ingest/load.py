@@ -101,11 +101,14 @@ def decode_text(data: bytes, source: str, html: bool = False) -> tuple[str, str 
 
 
 def _text_title(text: str, path: Path) -> tuple[str, str]:
-    for line in text.splitlines():
-        stripped = line.strip().strip("#=").strip()
-        if stripped:
-            return short_title(stripped, path.stem), text
-    return path.stem, text
+    """The first line that reads like a title: a disclaimer sentence above it is passed over
+    ("This consolidation is for information purposes only, ..." above the treaty's name)."""
+    lines = [ln.strip().strip("#=").strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln][:10]
+    for line in lines:
+        if not (line.endswith(".") and len(line.split()) > 12):
+            return short_title(line, path.stem), text
+    return (short_title(lines[0], path.stem) if lines else path.stem), text
 
 
 def short_title(line: str, fallback: str) -> str:

@@ -36,13 +36,47 @@ _CHAPTER = re.compile(
     rf"^(?:CHAPTER|Chapter)\s+({_NUM_WORDS}|\d+[A-Z]?|[IVXLC]+)\s*(?:[:.—–-]\s*(.*))?$"
 )
 _PART = re.compile(r"^(SUBCHAPTER|Subchapter|PART|Part|TITLE|Title)\s+([IVXLC]+|\d+[A-Z]?)\b\s*[—–:.-]*\s*(.*)$")
-_ARTICLE = re.compile(r"^(?:ARTICLE|Article)\s+(\d+(?:[.-]\d+)*[A-Za-z]?|[IVXLC]+)\s*(?:([:.])\s*(.*))?$")
-_SECTION = re.compile(r"^§+\s*(\d+[\w-]*(?:\.\d+)?)\.?\s*(.*)$")
-_ANNEX = re.compile(r"^(?:ANNEX|Annex)\s+([\w.-]*\d[\w.-]*|[IVXLC]+)\s*(?:[:.]\s*(.*))?$")
+# A separator after the number must be followed by a space or the end of the line, so that
+# "Article 34.7 in Chapter 34 ..." (a sentence) is not read as "Article 34" + "7 in ...".
+_ARTICLE = re.compile(
+    r"^(?:ARTICLE|Article)\s+(\d+(?:[.-]\d+)*[A-Za-z]?|[IVXLC]+)\s*(?:([:.])(?:\s+(.*))?)?$"
+)
+# "§ 4611. Participation in joint review"; without the period only a short, title-like rest
+# counts ("§ 4532 defines covered vehicles." at the start of a line is a sentence).
+_SECTION = re.compile(r"^§+\s*(\d+[\w-]*(?:\.\d+)?)(?:\.(?:\s+(.*))?|\s+([A-Z][^.]*)|)$")
+_ANNEX = re.compile(
+    r"^(?:ANNEX|Annex)\s+([\w.-]*\d[\w.-]*|[IVXLC]+)\s*(?:[:.](?:\s+(.*))?)?$"
+)
 _MD = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
 _WIKI = re.compile(r"^(={1,6})\s*(.+?)\s*\1$")
 _ACT_SECTION = re.compile(r"^(\d{1,3}(?:\.\d{1,2})?)\s+([A-Z][^.;:]{2,90})$")
 _PARA_NUMBER = re.compile(r"\s(?=\d{1,2}\.\s+[A-Z])")
+
+
+_SMALL_WORDS = {"a", "an", "the", "of", "to", "and", "or", "for", "in", "on", "with", "by", "at",
+                "from", "as", "into", "under", "between", "its", "their"}
+_OPENERS = {"The", "A", "An", "Each", "No", "Any", "All", "On", "Unless", "If", "Where", "When",
+            "Except", "Subject", "Nothing", "For", "In", "With", "Notwithstanding", "Neither",
+            "This", "Upon", "At"}
+
+
+def _cut_run_on(rest: str) -> str:
+    """Cut the body sentence off a Title Case heading that PDF extraction ran into it.
+
+    >>> _cut_run_on("Cooperation The Parties shall at all times endeavor to agree")
+    'Cooperation'
+    >>> _cut_run_on("Transitional Provision from NAFTA 1994")
+    'Transitional Provision from NAFTA 1994'
+    """
+    words = rest.split()
+    first_lower = next((i for i, w in enumerate(words)
+                        if w[:1].islower() and w.lower().strip(",;") not in _SMALL_WORDS), None)
+    if first_lower is None or first_lower < 2:
+        return rest
+    for i in range(first_lower - 1, 0, -1):  # the sentence starts at its opening word
+        if words[i] in _OPENERS:
+            return " ".join(words[:i])
+    return rest
 
 
 def parse_heading(line: str, prev_blank: bool) -> Heading | None:
@@ -77,17 +111,19 @@ def parse_heading(line: str, prev_blank: bool) -> Heading | None:
         if m.group(2) is None and m.group(3) is None and len(s) > 20:
             return None
         # "Article 2001: The Free Trade Commission 1. The Parties ..." (PDF text run together)
-        if len(rest) > 100 or re.search(r"\s\d{1,2}\.\s", rest):
-            cut = _PARA_NUMBER.search(rest)
-            rest = rest[: cut.start()] if cut else rest[:100]
+        cut = _PARA_NUMBER.search(rest) if re.search(r"\s\d{1,2}\.\s", rest) else None
+        rest = rest[: cut.start()] if cut else _cut_run_on(rest)[:100]
         if rest.endswith(".") and len(rest.split()) > 12:
             return None
         return Heading("section", f"Article {m.group(1)}", rest.rstrip(".") or None)
     if m := _SECTION.match(s):
-        rest = m.group(2).strip()
+        if m.group(3) is not None and len(m.group(3).split()) > 12:
+            return None
+        rest = (m.group(2) or m.group(3) or "").strip()
         return Heading("section", f"§ {m.group(1)}", rest[:200].rstrip(".") or None)
     if m := _ANNEX.match(s):
-        return Heading("section", f"Annex {m.group(1)}", (m.group(2) or "").strip() or None)
+        ident = m.group(1).rstrip(".-")
+        return Heading("section", f"Annex {ident}", (m.group(2) or "").strip() or None)
     if prev_blank and (m := _ACT_SECTION.match(s)) and len(s.split()) <= 12:
         return Heading("section", f"Section {m.group(1)}", m.group(2).strip())
     return None
@@ -155,22 +191,29 @@ def _units(doc: LoadedDocument) -> list[_Unit]:
     for i, (start, st) in enumerate(boundaries):
         end = boundaries[i + 1][0] if i + 1 < len(boundaries) else len(text)
         path = [doc.title]
-        if st.chapter:
+        # A title that already names the chapter ("NAFTA (1994) — Chapter Four: Rules Of
+        # Origin") does not repeat it: the path's tokens come out of every chunk's budget.
+        if st.chapter and st.chapter.lower() not in doc.title.lower():
             path.append(st.chapter)
         if st.section_id or st.section_heading:
             path.append(_label(st.section_id, st.section_heading))
         path.extend(s for s in st.subs if s)
         units.append(_Unit(start, end, path, st.chapter, st.section_id, st.section_heading,
                            doc.page_at(start)))
-    # A unit holding only heading lines (e.g. a chapter title right before its first article)
-    # is folded into the next unit, so that no chunk is a bare heading.
+    # A unit that is only a heading (a chapter title right before its first article, a
+    # chapter title wrapped over two lines, the document's title) is folded into the next
+    # unit, so that no chunk is a bare heading. A short article ("Article 101: ..." and one
+    # sentence) is not a bare heading: it stays, so that its citation names it.
     merged: list[_Unit] = []
     carry: int | None = None
     for idx, unit in enumerate(units):
         body = text[unit.start:unit.end]
         lines = [ln for ln in body.splitlines() if ln.strip()]
-        same_page = idx + 1 < len(units) and units[idx + 1].page == unit.page
-        if len(lines) <= 2 and len(body) < 200 and idx + 1 < len(units) and same_page:
+        heads = [parse_heading(ln, True) for ln in lines]
+        short = len(lines) <= 2 and len(body) < 200
+        first = heads[0] if heads else None
+        bare = all(heads) or (short and (idx == 0 or (first is not None and first.level == "chapter")))
+        if lines and bare and idx + 1 < len(units):
             carry = unit.start if carry is None else carry
             continue
         if carry is not None:
