@@ -8,7 +8,7 @@ is decoded as cp1252 (a superset of latin-1 for printable text) and says so.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from ingest.models import DocKind, LoadedDocument, PageSpan
@@ -204,7 +204,7 @@ def _load_pdf(path: Path, source: str) -> LoadedDocument:
         offset += len(page_text)
     text = "".join(parts)
     first_line = next((ln.strip() for ln in text.splitlines() if ln.strip()), path.stem)
-    title = meta_title.strip() or short_title(first_line, path.stem)
+    title = _meta_title(meta_title) or short_title(first_line, path.stem)
     return LoadedDocument(source=source, title=title, kind="document", text=text, pages=spans)
 
 
@@ -216,19 +216,38 @@ _PAGE_NO = re.compile(
 _EDGE_LINES = 3
 
 
+def _meta_title(title: str) -> str:
+    """A PDF's metadata title, unless it is a tool's placeholder.
+
+    >>> _meta_title("untitled"), _meta_title("Microsoft Word - brief.docx"), _meta_title("NAFTA")
+    ('', 'brief', 'NAFTA')
+    """
+    title = re.sub(r"\s+", " ", title or "").strip()
+    title = re.sub(r"^Microsoft (Word|PowerPoint) - ", "", title)
+    title = re.sub(r"\.(docx?|pptx?|odt|rtf|txt)$", "", title, flags=re.I)
+    if title.lower() in {"untitled", "untitled document", "title", "document", "(anonymous)"}:
+        return ""
+    return title
+
+
 def strip_running_lines(pages: list[str]) -> list[str]:
     """Drop running headers/footers and bare page numbers from the edges of PDF pages.
 
     A line is running when it sits among the first (or the last) few lines of a page and
-    the same line, digits aside ("Page 3", "- 3 -"), sits at that edge on at least 60% of
-    the pages of a PDF of three pages or more, or on both pages of a two-page PDF (there
-    also at the same distance from the edge: with two pages, chance repeats are likelier).
-    A line needs three letters to count, so that list markers like "(a)" or "2." stay.
+    the same line sits at that edge on at least 60% of the pages of a PDF of three pages or
+    more, or on both pages of a two-page PDF (there also at the same distance from the
+    edge, and not ending like a sentence: with two pages, chance repeats are likelier).
+    "The same line" allows one difference: a number that follows the page number ("Page 3
+    of 10", "- 3 -", "NAFTA 1994, p. 3"), so that "Article 101" atop page 1 and "Article
+    201" atop page 2 are not taken for a header. A line needs three letters to count, so
+    that list markers like "(a)" or "2." stay.
 
     >>> strip_running_lines(["NAFTA Ch 20\\nA\\n1", "NAFTA Ch 20\\nB\\n2", "NAFTA Ch 20\\nC\\n3"])
     ['A', 'B', 'C']
     >>> strip_running_lines(["Intro\\nText\\nBrief, p. 1\\n1", "Body\\nEnd\\nBrief, p. 2\\n2"])
     ['Intro\\nText', 'Body\\nEnd']
+    >>> strip_running_lines(["Article 101\\nA", "Article 201\\nB", "Article 301\\nC"])
+    ['Article 101\\nA', 'Article 201\\nB', 'Article 301\\nC']
     """
     split_pages = [page.splitlines() for page in pages]
     with_text = sum(1 for lines in split_pages if any(ln.strip() for ln in lines))
@@ -238,26 +257,54 @@ def strip_running_lines(pages: list[str]) -> list[str]:
         threshold = 2 if with_text == 2 else max(2, int(with_text * 0.6))
     exact_position = with_text == 2
 
-    def edge_keys(lines: list[str]) -> list[tuple[int, tuple[str, int, str]]]:
-        """(line index, (edge, distance from the edge or -1, normalised line)) for the
-        lines in the header zone and in the footer zone (a short page's lines can be in both)."""
+    Key = tuple[str, int, str]
+
+    def edge_lines(lines: list[str]) -> list[tuple[int, str, int]]:
+        """(line index, edge, distance from the edge or -1) of the lines in the header zone
+        and in the footer zone (a short page's lines can be in both)."""
         filled = [i for i, ln in enumerate(lines) if ln.strip()]
         out = []
         for edge, indices in (("top", filled[:_EDGE_LINES]), ("bottom", filled[::-1][:_EDGE_LINES])):
             for pos, i in enumerate(indices):
-                norm = re.sub(r"\d+", "#", re.sub(r"\s+", " ", lines[i].strip().lower()))
-                out.append((i, (edge, pos if exact_position else -1, norm)))
+                out.append((i, edge, pos if exact_position else -1))
         return out
 
-    page_keys = [edge_keys(lines) for lines in split_pages]
-    counts: Counter[tuple[str, int, str]] = Counter()
-    for keys in page_keys:
-        counts.update({k for _, k in keys})
-    running = {k for k, n in counts.items()
-               if n >= threshold and len(re.findall(r"[^\W\d_]", k[2])) >= 3}
+    def clean(line: str) -> str:
+        return re.sub(r"\s+", " ", line.strip().lower())
+
+    exact: dict[Key, set[int]] = defaultdict(set)  # key -> pages where the very line sits
+    numbered: dict[Key, dict[int, set[int]]] = defaultdict(dict)  # digits as '#'
+    page_edges = [edge_lines(lines) for lines in split_pages]
+    for n, (lines, edges) in enumerate(zip(split_pages, page_edges, strict=True), start=1):
+        for i, edge, pos in edges:
+            line = clean(lines[i])
+            exact[(edge, pos, line)].add(n)
+            numbers = {int(x) for x in re.findall(r"\d{1,4}", line)}
+            if numbers:
+                numbered[(edge, pos, re.sub(r"\d+", "#", line))][n] = numbers
+
+    def follows_pages(pages_numbers: dict[int, set[int]]) -> bool:
+        """Some printed offset k has n + k in the line on enough pages n."""
+        offsets = Counter(k for n, nums in pages_numbers.items() for k in {x - n for x in nums})
+        return bool(offsets) and offsets.most_common(1)[0][1] >= threshold
+
+    def wordy(key: Key) -> bool:
+        line = key[2]
+        if exact_position and line.endswith("."):  # two pages: a sentence stays
+            return False
+        return len(re.findall(r"[^\W\d_]", line)) >= 3
+
+    running_exact = {k for k, on in exact.items() if len(on) >= threshold and wordy(k)}
+    running_numbered = {k for k, on in numbered.items()
+                        if len(on) >= threshold and wordy(k) and follows_pages(on)}
     out = []
-    for lines, keys in zip(split_pages, page_keys, strict=True):
-        drop = {i for i, k in keys if k in running or _PAGE_NO.match(lines[i])}
+    for lines, edges in zip(split_pages, page_edges, strict=True):
+        drop = set()
+        for i, edge, pos in edges:
+            line = clean(lines[i])
+            if ((edge, pos, line) in running_exact or _PAGE_NO.match(lines[i])
+                    or (edge, pos, re.sub(r"\d+", "#", line)) in running_numbered):
+                drop.add(i)
         out.append("\n".join(ln for i, ln in enumerate(lines) if i not in drop))
     return out
 

@@ -212,7 +212,9 @@ def _units(doc: LoadedDocument) -> list[_Unit]:
         heads = [parse_heading(ln, True) for ln in lines]
         short = len(lines) <= 2 and len(body) < 200
         first = heads[0] if heads else None
-        bare = all(heads) or (short and (idx == 0 or (first is not None and first.level == "chapter")))
+        same_page = idx + 1 < len(units) and units[idx + 1].page == unit.page
+        titled = idx == 0 or (first is not None and first.level == "chapter")
+        bare = all(heads) or (short and same_page and titled)
         if lines and bare and idx + 1 < len(units):
             carry = unit.start if carry is None else carry
             continue
