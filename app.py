@@ -267,9 +267,10 @@ class FeedbackStore:
         self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=10)
         if not self._ready:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=10)
+        if not self._ready:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(self.SCHEMA)
             conn.commit()
@@ -850,6 +851,34 @@ async def _send_json(send, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class CrashMiddleware:
+    """An unexpected exception becomes a 500 JSON error (logged with its traceback), and the
+    connection stays usable: nothing a client sends can take the server down."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(event):
+            nonlocal started
+            if event["type"] == "http.response.start":
+                started = True
+            await send(event)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                await _send_json(
+                    send, 500, "internal_error", "internal error; the server log has the details"
+                )
+
+
 class SecurityHeadersMiddleware:
     """nosniff, a referrer policy, and who may frame what: only ``/embed`` may be framed by
     the allowed portal origins; everything else only by this origin."""
@@ -1113,7 +1142,6 @@ def create_app(
         ),
         docs_url=None,
         redoc_url=None,
-        root_path=settings.root_path,
     )
     app.state.backend = backend
     app.state.auth = auth
@@ -1146,17 +1174,21 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", "internal error; the server log has the details")
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        message = str(exc.detail)
+        if exc.status_code == 400 and "parsing the body" in message:  # FastAPI's wording
+            if "json" in request.headers.get("content-type", ""):
+                code, message = "invalid_json", "the request body is not valid UTF-8 JSON"
+            else:
+                code, message = "invalid_body", "the request body could not be parsed"
+        return _error(exc.status_code, code, message, getattr(exc, "headers", None))
 
     # --- middleware (last added runs first) ------------------------------------------------
     from fastapi.middleware.cors import CORSMiddleware
 
+    app.add_middleware(CrashMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, allowed_origins=settings.allowed_origins)
     app.add_middleware(BodyLimitMiddleware, upload_limit=int(settings.max_upload_mb * 1_000_000))
     # Added even with no allowed origins: its presence stops Gradio adding a permissive one.
