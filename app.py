@@ -1747,9 +1747,9 @@ def _mount_ui(app: FastAPI, backend: Backend) -> None:
                         )
                         doc_list = gr.HTML("", elem_id="tc-doc-list", js_on_load=None)
         gr.HTML(
-            '<footer class="tc-footer">Answers quote the indexed documents verbatim; check '
+            '<div class="tc-footer">Answers quote the indexed documents verbatim; check '
             f'the source before relying on one. · <a href="{root}/docs" target="_blank">API</a>'
-            f' · <a href="{root}/embed" target="_blank">Embeddable chat</a></footer>',
+            f' · <a href="{root}/embed" target="_blank">Embeddable chat</a></div>',
             elem_id="tc-footer-box",
         )
         bridge_box = gr.Textbox(visible="hidden", elem_id="tc-bridge")

@@ -138,6 +138,18 @@
     bubble.appendChild(feedbackRow(answer, question));
   }
 
+  // A thumb icon drawn with SVG (headless and kiosk browsers often lack emoji fonts).
+  function thumb() {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    const path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M7 10v11H3V10h4zm2 11h8.3a2 2 0 0 0 2-1.6l1.4-7A2 2 0 0 0 18.7 10H14l.9-4.4A1.8 1.8 0 0 0 13.1 3.5L9 10v11z");
+    svg.appendChild(path);
+    return svg;
+  }
+
   function feedbackRow(answer, question) {
     const row = el("div", "tc-feedback");
     const send = async (rating, btn) => {
@@ -154,8 +166,9 @@
         row.appendChild(el("span", "tc-thanks", String(e.message || e)));
       }
     };
-    for (const [rating, label, icon] of [["up", "Helpful", "👍"], ["down", "Not helpful", "👎"]]) {
-      const b = el("button", "tc-fb", icon);
+    for (const [rating, label] of [["up", "Helpful"], ["down", "Not helpful"]]) {
+      const b = el("button", `tc-fb tc-fb-${rating}`);
+      b.appendChild(thumb());
       b.type = "button";
       b.title = label;
       b.setAttribute("aria-label", label);
