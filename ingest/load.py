@@ -44,10 +44,7 @@ def load(path: Path, source: str, max_bytes: int | None = None) -> LoadedDocumen
     try:
         size = path.stat().st_size
         if max_bytes is not None and size > max_bytes:
-            raise DocumentError(
-                f"{source}: file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
-                "(raise TRADECHAT_MAX_FILE_MB to index it)"
-            )
+            raise DocumentError(f"{source}: {size_limit_reason(size, max_bytes)}")
         if size == 0:
             raise DocumentError(f"{source}: empty file (0 bytes)")
         data = path.read_bytes()
@@ -74,6 +71,22 @@ def load(path: Path, source: str, max_bytes: int | None = None) -> LoadedDocumen
         raise DocumentError(f"{source}: no text could be extracted")
     doc.kind = guess_kind(source, doc.text, default=doc.kind)
     return doc
+
+
+def human_size(n: int) -> str:
+    """Bytes as a short human figure.
+
+    >>> human_size(78_000), human_size(25_000_000), human_size(512)
+    ('78.0 KB', '25.0 MB', '512 bytes')
+    """
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e3:.1f} KB" if n >= 1000 else f"{n} bytes"
+
+
+def size_limit_reason(size: int, max_bytes: int) -> str:
+    return (f"file is {human_size(size)}, over the {human_size(max_bytes)} limit "
+            "(raise TRADECHAT_MAX_FILE_MB to index it)")
 
 
 def decode_text(data: bytes, source: str, html: bool = False) -> tuple[str, str | None]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.embed import Encoder, get_encoder
-from ingest.load import load, unsupported_reason
+from ingest.load import load, size_limit_reason, unsupported_reason
 from ingest.models import Chunk, FileResult, IngestReport
 from ingest.split import split_document
 from ingest.store import FileRecord, IndexStore, open_store
@@ -150,6 +150,7 @@ def _walk(paths: list[Path], manifest: dict[str, FileRecord], store: IndexStore,
     """The files of this run, each under one source name; removes files gone from a root."""
     work: list[_Work] = []
     claimed: dict[str, Path] = {}  # source -> file, so that no two files share a source
+    files: set[Path] = set()  # a file reached twice (a folder, and a file inside it) once
     for raw in paths:
         root = Path(raw).expanduser().resolve()
         if not root.exists():
@@ -162,8 +163,8 @@ def _walk(paths: list[Path], manifest: dict[str, FileRecord], store: IndexStore,
             source = file.relative_to(base).as_posix()
             seen.add(source)
             other = claimed.get(source)
-            if other == file:
-                continue  # the same file reached twice (a folder and a file inside it)
+            if file in files:
+                continue
             if other is not None:
                 report.files.append(FileResult(
                     source=source, status="failed",
@@ -171,6 +172,7 @@ def _walk(paths: list[Path], manifest: dict[str, FileRecord], store: IndexStore,
                            "two folders into separate indexes, or ingest their common parent"))
                 continue
             claimed[source] = file
+            files.add(file)
             work.append(_Work(base, file, source))
         if root.is_dir():  # files gone from this folder since the last run
             for source, rec in list(manifest.items()):
@@ -201,10 +203,8 @@ def _check(item: _Work, manifest: dict[str, FileRecord], max_bytes: int) -> None
         item.result = FileResult(source=source, status="skipped", reason="not a regular file")
         return
     if st.st_size > max_bytes:
-        item.result = FileResult(
-            source=source, status="failed",
-            reason=f"file is {st.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
-                   "(raise TRADECHAT_MAX_FILE_MB to index it)")
+        item.result = FileResult(source=source, status="failed",
+                                 reason=size_limit_reason(st.st_size, max_bytes))
         return
     if st.st_size == 0:
         item.result = FileResult(source=source, status="failed", reason="empty file (0 bytes)")
@@ -225,8 +225,9 @@ def _check(item: _Work, manifest: dict[str, FileRecord], max_bytes: int) -> None
 
 
 def _content_owners(work: list[_Work], manifest: dict[str, FileRecord]) -> dict[str, str]:
-    """{file hash: the source that holds those bytes in the index}. Files of this run that
-    are unchanged come first, then indexed files that this run does not touch."""
+    """{file hash: the one source indexed with those bytes}. A file already indexed with
+    them keeps them (unchanged files of this run first, then indexed files this run does
+    not touch); among new copies, the shortest name wins ("a.pdf" over "a (1).pdf")."""
     owners: dict[str, str] = {}
     in_run = {w.source for w in work}
     for w in work:
@@ -236,6 +237,10 @@ def _content_owners(work: list[_Work], manifest: dict[str, FileRecord]) -> dict[
     for source, rec in manifest.items():
         if source not in in_run and rec.file_hash:
             owners.setdefault(rec.file_hash, source)
+    fresh = sorted((w for w in work if w.file_hash and w.file_hash not in owners),
+                   key=lambda w: (len(w.source), w.source))
+    for w in fresh:
+        owners.setdefault(w.file_hash, w.source)
     return owners
 
 
@@ -250,7 +255,7 @@ def _prepare(item: _Work, manifest: dict[str, FileRecord], owners: dict[str, str
     if owner is not None and owner != source:
         removed = store.delete_file(source) if old is not None else 0
         return FileResult(source=source, status="skipped", chunks_removed=removed,
-                          reason=f"same content as {owner}, which is indexed")
+                          reason=f"duplicate of {owner} (same bytes)")
     if old is not None and old.file_hash == file_hash:
         if old.root != str(base):  # the folder was moved: removals follow the new place
             store.set_root(source, str(base))
@@ -270,7 +275,6 @@ def _prepare(item: _Work, manifest: dict[str, FileRecord], owners: dict[str, str
                           reason=f"could not be processed ({type(exc).__name__}: {exc})")
     if not chunks:
         return FileResult(source=source, status="failed", reason="no text to index")
-    owners[file_hash] = source
     existing = store.chunk_hashes(source)
     new_ids = {c.meta.chunk_id for c in chunks}
     to_embed = [c for c in chunks if c.meta.chunk_id not in existing]

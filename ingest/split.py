@@ -191,9 +191,10 @@ def _units(doc: LoadedDocument) -> list[_Unit]:
     for i, (start, st) in enumerate(boundaries):
         end = boundaries[i + 1][0] if i + 1 < len(boundaries) else len(text)
         path = [doc.title]
-        # A title that already names the chapter ("NAFTA (1994) — Chapter Four: Rules Of
-        # Origin") does not repeat it: the path's tokens come out of every chunk's budget.
-        if st.chapter and st.chapter.lower() not in doc.title.lower():
+        # A title that names the chapter, and only it ("NAFTA (1994) — Chapter Four: Rules Of
+        # Origin"), does not repeat it: the path's tokens come out of every chunk's budget.
+        title = doc.title.lower()
+        if st.chapter and not (st.chapter.lower() in title and title.count("chapter") == 1):
             path.append(st.chapter)
         if st.section_id or st.section_heading:
             path.append(_label(st.section_id, st.section_heading))
