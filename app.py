@@ -1787,6 +1787,9 @@ def _mount_ui(app: FastAPI, backend: Backend) -> None:
                 clear, None, [chatbot, turns, source_panel, feedback_id, comment_row], **private
             )
 
+    # Gradio runs one event at a time per handler unless told otherwise: let several
+    # people chat at once (answering is CPU-bound; more would only queue in the threadpool).
+    demo.queue(default_concurrency_limit=8)
     theme = gr.themes.Soft(
         primary_hue="blue",
         secondary_hue="slate",

@@ -313,3 +313,56 @@ def test_embed_escapes_hostile_answers(tiny_settings, serve, page, tmp_path):
     assert page.evaluate("window.__pwned") is None
     assert page.locator("#tc-log img, #tc-panel img").count() == 0
     shot(page, tmp_path, "embed-hostile")
+
+
+def make_proxy(prefix: str, upstream: str):
+    """A minimal reverse proxy (as nginx would be configured): ``prefix`` is stripped, the
+    Host header is kept, responses are streamed (server-sent events pass through)."""
+    hop = {"connection", "keep-alive", "transfer-encoding", "upgrade", "content-length"}
+
+    async def proxy(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if not (path == prefix or path.startswith(prefix + "/")):
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"not under the prefix"})
+            return
+        body = b""
+        while True:
+            event = await receive()
+            body += event.get("body", b"")
+            if not event.get("more_body"):
+                break
+        query = scope.get("query_string", b"").decode()
+        url = upstream + (path[len(prefix):] or "/") + (f"?{query}" if query else "")
+        headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.decode() not in hop]
+        async with httpx.AsyncClient(timeout=None) as client:
+            async with client.stream(scope["method"], url, headers=headers, content=body) as r:
+                out = [(k.encode(), v.encode()) for k, v in r.headers.multi_items()
+                       if k.lower() not in hop]
+                await send({"type": "http.response.start", "status": r.status_code,
+                            "headers": out})
+                async for chunk in r.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    return proxy
+
+
+def test_the_ui_works_behind_a_proxy_under_a_sub_path(corpus_settings, serve, page, tmp_path):
+    settings = corpus_settings(root_path="/tradechat")
+    backend = serve(webapp.create_app(settings), root_path="/tradechat")
+    proxy = serve(make_proxy("/tradechat", backend.url))
+    page.goto(proxy.url + "/tradechat/")
+    ask(page, EXAMPLE)
+    answer = last_answer(page)
+    answer.locator(".tc-answer > a.tc-cite").first.click()
+    link = page.locator("#tc-source-panel a.tc-open")
+    link.wait_for()
+    assert link.get_attribute("href").startswith("/tradechat/files/")
+    shot(page, tmp_path, "sub-path")
+    page.goto(proxy.url + "/tradechat/embed")
+    page.locator(".tc-example").first.click()
+    page.locator(".tc-assistant .tc-sources").wait_for()
+    assert page.errors == []
