@@ -1505,6 +1505,11 @@ def _messages(turns: list[dict]) -> list[dict]:
 
 
 def _mount_ui(app: FastAPI, backend: Backend) -> None:
+    """Build the Gradio chat UI and mount it at "/".
+
+    All HTML it shows is rendered here, escaped (``esc``); so are toast messages, which
+    Gradio renders as HTML.
+    """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
@@ -1533,7 +1538,7 @@ def _mount_ui(app: FastAPI, backend: Backend) -> None:
         try:
             question = backend.check_question(question)
         except ApiError as exc:
-            raise gr.Error(exc.message) from None
+            raise gr.Error(esc(exc.message)) from None
         history = _history(turns)
         turns = [*turns, {"question": question, "answer": None, "partial": ""}]
         turn = turns[-1]
@@ -1584,9 +1589,9 @@ def _mount_ui(app: FastAPI, backend: Backend) -> None:
             source = str(data.get("source", ""))
             try:
                 result = backend.delete_document(source)
-                gr.Info(f"Removed {source} ({result.chunks_removed} passages)")
+                gr.Info(f"Removed {esc(source)} ({result.chunks_removed} passages)")
             except ApiError as exc:
-                gr.Warning(exc.message)
+                gr.Warning(esc(exc.message))
             status, docs, choices, timer = status_outputs()
             return gr.skip(), gr.skip(), status, docs, choices, timer
         return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()

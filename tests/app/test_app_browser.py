@@ -195,6 +195,14 @@ def test_hostile_documents_run_nothing(tiny_ui, page, tmp_path):
     md.write_text(HOSTILE_MD, encoding="utf-8")
     html = tmp_path / "pepper.html"
     html.write_text(HOSTILE_HTML, encoding="utf-8")
+    # Browsers upload through Gradio, which tidies file names; the API keeps them as sent.
+    evil_name = "<img src=x onerror=\"window.__pwned='name'\">.md"
+    r = httpx.post(
+        f"{tiny_ui.url}/api/documents",
+        timeout=120,
+        files={"file": (evil_name, b"# Evil name\n\nA harmless body about figs.")},
+    )
+    assert r.status_code == 201, r.text
     page.goto(tiny_ui.url + "/")
     page.locator("#tc-tab-docs-button").click()
     page.locator("#tc-upload input[type=file]").set_input_files([str(md), str(html)])
@@ -218,6 +226,13 @@ def test_hostile_documents_run_nothing(tiny_ui, page, tmp_path):
     page.wait_for_timeout(500)
     assert page.evaluate("window.__pwned") is None
     assert page.locator("#tc-chat img, #tc-source-panel img, #tc-doc-list img").count() == 0
+
+    # Deleting it shows its name in a toast (Gradio renders toasts as HTML).
+    page.locator("#tc-tab-docs-button").click()
+    page.locator("button.tc-del[value^='<img']").click()
+    page.locator(".toast-body, [data-testid='toast-body']", has_text="Removed").first.wait_for()
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__pwned") is None
 
     # The originals, opened from the source panel, run nothing either.
     page.goto(tiny_ui.url + "/files/pepper.html")
@@ -335,14 +350,16 @@ def make_proxy(prefix: str, upstream: str):
             if not event.get("more_body"):
                 break
         query = scope.get("query_string", b"").decode()
-        url = upstream + (path[len(prefix):] or "/") + (f"?{query}" if query else "")
+        url = upstream + (path[len(prefix) :] or "/") + (f"?{query}" if query else "")
         headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.decode() not in hop]
         async with httpx.AsyncClient(timeout=None) as client:
             async with client.stream(scope["method"], url, headers=headers, content=body) as r:
-                out = [(k.encode(), v.encode()) for k, v in r.headers.multi_items()
-                       if k.lower() not in hop]
-                await send({"type": "http.response.start", "status": r.status_code,
-                            "headers": out})
+                out = [
+                    (k.encode(), v.encode())
+                    for k, v in r.headers.multi_items()
+                    if k.lower() not in hop
+                ]
+                await send({"type": "http.response.start", "status": r.status_code, "headers": out})
                 async for chunk in r.aiter_raw():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
