@@ -1048,8 +1048,8 @@ def render_documents(docs: list[DocumentInfo]) -> str:
 def render_status(snapshot: dict, n_docs: int | None) -> str:
     state = snapshot["state"]
     if state == "indexing":
-        total = snapshot["total"] or "…"
-        text = f"Indexing {snapshot['done']}/{total}"
+        done, total = snapshot["done"], snapshot["total"]
+        text = f"Indexing {done} of {total} files" if total else "Indexing documents…"
         cls = "busy"
     elif state == "error":
         text, cls = "Indexing problem", "error"
