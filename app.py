@@ -44,6 +44,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -1200,10 +1202,13 @@ def create_app(
         max_age=600,
     )
 
-    def chat_access(request: Request) -> None:
+    # Declared so that /docs shows the lock and an "Authorize" box; checked by `auth`.
+    bearer = HTTPBearer(auto_error=False, description="The API token, or a session.")
+
+    def chat_access(request: Request, _: Annotated[Any, Depends(bearer)] = None) -> None:
         auth.check(request, manage=False)
 
-    def manage_access(request: Request) -> None:
+    def manage_access(request: Request, _: Annotated[Any, Depends(bearer)] = None) -> None:
         auth.check(request, manage=True)
 
     errors = {s: {"model": ErrorBody} for s in (400, 401, 413, 422, 503)}
@@ -1211,6 +1216,7 @@ def create_app(
     # --- API -----------------------------------------------------------------------------
     @app.post(
         "/api/ask",
+        summary="Ask a question",
         response_model=Answer,
         tags=["ask"],
         responses=errors,
@@ -1224,6 +1230,7 @@ def create_app(
 
     @app.post(
         "/api/ask/stream",
+        summary="Ask, with the answer streamed (SSE)",
         tags=["ask"],
         responses={
             200: {
@@ -1278,6 +1285,7 @@ def create_app(
 
     @app.get(
         "/api/documents",
+        summary="List the indexed documents",
         response_model=DocumentList,
         tags=["documents"],
         dependencies=[Depends(chat_access)],
@@ -1288,6 +1296,7 @@ def create_app(
 
     @app.post(
         "/api/documents",
+        summary="Upload a document",
         status_code=201,
         response_model=UploadResult,
         tags=["documents"],
@@ -1302,6 +1311,7 @@ def create_app(
 
     @app.delete(
         "/api/documents/{doc_id:path}",
+        summary="Remove a document",
         response_model=DeleteResult,
         tags=["documents"],
         dependencies=[Depends(manage_access)],
@@ -1313,6 +1323,7 @@ def create_app(
 
     @app.get(
         "/api/context",
+        summary="A cited passage in its context",
         response_model=PassageContext,
         tags=["documents"],
         dependencies=[Depends(chat_access)],
@@ -1328,6 +1339,7 @@ def create_app(
 
     @app.post(
         "/api/feedback",
+        summary="Rate an answer",
         status_code=201,
         response_model=FeedbackSaved,
         tags=["feedback"],
@@ -1349,6 +1361,7 @@ def create_app(
 
     @app.post(
         "/api/session",
+        summary="Get a browser session",
         response_model=SessionGrant,
         tags=["access"],
         responses={401: {"model": ErrorBody}},
@@ -1381,15 +1394,39 @@ def create_app(
     )
     def api_not_found(rest: str, request: Request):
         # Keeps unknown /api paths out of the Gradio app mounted at "/", and JSON.
-        return _error(404, "not_found", f"no API endpoint {request.method} /api/{rest}")
+        path = f"/api/{rest}"
+        allowed = sorted(
+            {
+                m
+                for r in app.routes
+                if isinstance(r, APIRoute)
+                and r.methods
+                and r.path_regex.match(path)
+                and r.endpoint is not api_not_found
+                for m in r.methods
+            }
+        )
+        if allowed:
+            return _error(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {path}; use {', '.join(allowed)}",
+                {"Allow": ", ".join(allowed)},
+            )
+        return _error(404, "not_found", f"no API endpoint {request.method} {path}")
 
     # --- pages and files -----------------------------------------------------------------
-    @app.get("/healthz", tags=["status"])
+    @app.get("/healthz", summary="Health and indexing status", tags=["status"])
     def healthz() -> dict:
         """Liveness, and the state of the start-up indexing run."""
         return {"status": "ok", "indexing": backend.status.snapshot()}
 
-    @app.get("/files/{source:path}", tags=["documents"], responses={404: {"model": ErrorBody}})
+    @app.get(
+        "/files/{source:path}",
+        summary="Open an original file",
+        tags=["documents"],
+        responses={404: {"model": ErrorBody}},
+    )
     def original_file(source: str) -> FileResponse:
         """The original file of an indexed document (PDFs open at `#page=N`)."""
         path = backend.original_file(source)

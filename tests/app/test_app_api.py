@@ -187,7 +187,10 @@ def test_unknown_api_paths_and_methods_are_json_404s(corpus_api):
     r = corpus_api.get("/api/nope")
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = corpus_api.get("/api/ask")
-    assert r.status_code in (404, 405) and "error" in r.json()
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    assert r.headers["allow"] == "POST"
+    r = corpus_api.put("/api/documents/x.md")
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE"
 
 
 # --- documents ------------------------------------------------------------------------------
