@@ -88,6 +88,9 @@ HISTORY_SENT = 10  # prior turns handed to the chain for a follow-up
 CONTEXT_CHARS = 700  # document text shown on each side of a quote in the source panel
 SESSION_PREFIX = "tcs1"
 
+# Declared so that /docs shows a lock and an "Authorize" box; `Auth.check` does the checking.
+BEARER = HTTPBearer(auto_error=False, description="The API token, or a session.")
+
 AnswerFn = Callable[..., Answer]
 StreamFn = Callable[..., Iterator[dict]]
 ResetFn = Callable[..., None]
@@ -1202,13 +1205,10 @@ def create_app(
         max_age=600,
     )
 
-    # Declared so that /docs shows the lock and an "Authorize" box; checked by `auth`.
-    bearer = HTTPBearer(auto_error=False, description="The API token, or a session.")
-
-    def chat_access(request: Request, _: Annotated[Any, Depends(bearer)] = None) -> None:
+    def chat_access(request: Request, _: Annotated[Any, Depends(BEARER)] = None) -> None:
         auth.check(request, manage=False)
 
-    def manage_access(request: Request, _: Annotated[Any, Depends(bearer)] = None) -> None:
+    def manage_access(request: Request, _: Annotated[Any, Depends(BEARER)] = None) -> None:
         auth.check(request, manage=True)
 
     errors = {s: {"model": ErrorBody} for s in (400, 401, 413, 422, 503)}
