@@ -57,6 +57,8 @@ class Encoder:
         self._model = None
         self._backend = None
         self._lock = threading.Lock()
+        self.texts_embedded = 0  # counters for benchmarks
+        self.chars_embedded = 0
         self._max_tokens = _configured_max_tokens(self.path)
 
     @property
@@ -111,10 +113,15 @@ class Encoder:
         if not texts:
             return []
         model = self.model
+        self.texts_embedded += len(texts)
+        self.chars_embedded += sum(len(t) for t in texts)
         with self._lock:  # torch on 2 cores: one batch at a time is fastest and safe
             vectors = model.encode(
-                texts, batch_size=self.batch_size, normalize_embeddings=True,
-                show_progress_bar=progress, convert_to_numpy=True,
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                show_progress_bar=progress,
+                convert_to_numpy=True,
             )
         return vectors.tolist()
 

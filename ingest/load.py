@@ -19,8 +19,23 @@ HTML_EXTS = {".html", ".htm"}
 SUPPORTED_EXTS = TEXT_EXTS | HTML_EXTS | {".pdf", ".docx"}
 
 # Elements that are page furniture, never article text.
-_DROP_TAGS = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form",
-              "iframe", "button", "svg", "template", "figure", "select", "input"]
+_DROP_TAGS = [
+    "script",
+    "style",
+    "noscript",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "iframe",
+    "button",
+    "svg",
+    "template",
+    "figure",
+    "select",
+    "input",
+]
 _JUNK_ATTR = re.compile(
     r"(^|[\s_-])(ad|ads|advert\w*|promo\w*|related|newsletter|cookie\w*|share|social|"
     r"comments?|subscribe|sidebar|breadcrumbs?|banner|popup|modal|paywall)($|[\s_-])",
@@ -54,13 +69,15 @@ def load(path: Path, source: str, max_bytes: int | None = None) -> LoadedDocumen
     if ext in TEXT_EXTS:
         text, note = decode_text(data, source)
         title, text = _text_title(text, path)
-        doc = LoadedDocument(source=source, title=title, kind="document", text=text,
-                             encoding_note=note)
+        doc = LoadedDocument(
+            source=source, title=title, kind="document", text=text, encoding_note=note
+        )
     elif ext in HTML_EXTS:
         text, note = decode_text(data, source, html=True)
         title, body = html_to_text(text)
-        doc = LoadedDocument(source=source, title=title or path.stem, kind="article",
-                             text=body, encoding_note=note)
+        doc = LoadedDocument(
+            source=source, title=title or path.stem, kind="article", text=body, encoding_note=note
+        )
     elif ext == ".pdf":
         doc = _load_pdf(path, source)
     elif ext == ".docx":
@@ -85,8 +102,10 @@ def human_size(n: int) -> str:
 
 
 def size_limit_reason(size: int, max_bytes: int) -> str:
-    return (f"file is {human_size(size)}, over the {human_size(max_bytes)} limit "
-            "(raise TRADECHAT_MAX_FILE_MB to index it)")
+    return (
+        f"file is {human_size(size)}, over the {human_size(max_bytes)} limit "
+        "(raise TRADECHAT_MAX_FILE_MB to index it)"
+    )
 
 
 def decode_text(data: bytes, source: str, html: bool = False) -> tuple[str, str | None]:
@@ -163,8 +182,9 @@ def html_to_text(html: str) -> tuple[str, str]:
             tag.decompose()
     root = soup.find("article") or soup.find("main") or soup.body or soup
     blocks: list[str] = []
-    for el in root.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre",
-                             "blockquote", "td", "dd", "dt"]):
+    for el in root.find_all(
+        ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td", "dd", "dt"]
+    ):
         if el.find_parent(["p", "li", "blockquote", "td"]) is not None and el.name != "li":
             continue
         text = re.sub(r"\s+", " ", el.get_text(" ", strip=True)).strip()
@@ -204,8 +224,9 @@ def _load_pdf(path: Path, source: str) -> LoadedDocument:
     if not raw_pages:
         raise DocumentError(f"{source}: PDF has no pages")
     # PDF text carries stray control characters (bullets come out as DEL, \x7f).
-    raw_pages = [re.sub(r"[\x00-\x08\x0b\x0e-\x1f\x7f]", "•", p).replace("\x0c", "\n")
-                 for p in raw_pages]
+    raw_pages = [
+        re.sub(r"[\x00-\x08\x0b\x0e-\x1f\x7f]", "•", p).replace("\x0c", "\n") for p in raw_pages
+    ]
     pages = strip_running_lines(raw_pages)
     parts: list[str] = []
     spans: list[PageSpan] = []
@@ -221,9 +242,7 @@ def _load_pdf(path: Path, source: str) -> LoadedDocument:
     return LoadedDocument(source=source, title=title, kind="document", text=text, pages=spans)
 
 
-_PAGE_NO = re.compile(
-    r"^\s*(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?\s*$|^\s*-\s*\d+\s*-\s*$", re.I
-)
+_PAGE_NO = re.compile(r"^\s*(page\s*)?\d{1,4}(\s*(of|/)\s*\d{1,4})?\s*$|^\s*-\s*\d+\s*-\s*$", re.I)
 # Running headers and footers live in the first or last few lines of a page; looking only
 # there keeps a sentence that happens to recur mid-page (or a bare "12" in a table) as text.
 _EDGE_LINES = 3
@@ -277,7 +296,10 @@ def strip_running_lines(pages: list[str]) -> list[str]:
         and in the footer zone (a short page's lines can be in both)."""
         filled = [i for i, ln in enumerate(lines) if ln.strip()]
         out = []
-        for edge, indices in (("top", filled[:_EDGE_LINES]), ("bottom", filled[::-1][:_EDGE_LINES])):
+        for edge, indices in (
+            ("top", filled[:_EDGE_LINES]),
+            ("bottom", filled[::-1][:_EDGE_LINES]),
+        ):
             for pos, i in enumerate(indices):
                 out.append((i, edge, pos if exact_position else -1))
         return out
@@ -308,15 +330,19 @@ def strip_running_lines(pages: list[str]) -> list[str]:
         return len(re.findall(r"[^\W\d_]", line)) >= 3
 
     running_exact = {k for k, on in exact.items() if len(on) >= threshold and wordy(k)}
-    running_numbered = {k for k, on in numbered.items()
-                        if len(on) >= threshold and wordy(k) and follows_pages(on)}
+    running_numbered = {
+        k for k, on in numbered.items() if len(on) >= threshold and wordy(k) and follows_pages(on)
+    }
     out = []
     for lines, edges in zip(split_pages, page_edges, strict=True):
         drop = set()
         for i, edge, pos in edges:
             line = clean(lines[i])
-            if ((edge, pos, line) in running_exact or _PAGE_NO.match(lines[i])
-                    or (edge, pos, re.sub(r"\d+", "#", line)) in running_numbered):
+            if (
+                (edge, pos, line) in running_exact
+                or _PAGE_NO.match(lines[i])
+                or (edge, pos, re.sub(r"\d+", "#", line)) in running_numbered
+            ):
                 drop.add(i)
         out.append("\n".join(ln for i, ln in enumerate(lines) if i not in drop))
     return out
@@ -328,7 +354,9 @@ def _load_docx(path: Path, source: str) -> LoadedDocument:
 
         document = docx.Document(str(path))
     except Exception as exc:  # python-docx raises zipfile/KeyError/ValueError on damage
-        raise DocumentError(f"{source}: corrupt or unreadable .docx ({type(exc).__name__})") from exc
+        raise DocumentError(
+            f"{source}: corrupt or unreadable .docx ({type(exc).__name__})"
+        ) from exc
     blocks: list[str] = []
     title = document.core_properties.title or ""
     for para in document.paragraphs:
@@ -350,17 +378,25 @@ def _load_docx(path: Path, source: str) -> LoadedDocument:
                 blocks.append(" | ".join(cells))
     if not title and blocks:
         title = blocks[0].lstrip("# ")[:200]
-    return LoadedDocument(source=source, title=title or path.stem, kind="document",
-                          text="\n\n".join(blocks) + "\n")
+    return LoadedDocument(
+        source=source, title=title or path.stem, kind="document", text="\n\n".join(blocks) + "\n"
+    )
 
 
 def guess_kind(source: str, text: str, default: DocKind = "document") -> DocKind:
     """Guess the document kind from its folder names, then from its structure."""
     parts = [p.lower() for p in Path(source).parts[:-1]]
     folder_kinds: dict[str, DocKind] = {
-        "agreements": "agreement", "agreement": "agreement", "treaties": "agreement",
-        "legislation": "legislation", "laws": "legislation", "law": "legislation",
-        "articles": "article", "news": "article", "notes": "note", "briefings": "note",
+        "agreements": "agreement",
+        "agreement": "agreement",
+        "treaties": "agreement",
+        "legislation": "legislation",
+        "laws": "legislation",
+        "law": "legislation",
+        "articles": "article",
+        "news": "article",
+        "notes": "note",
+        "briefings": "note",
     }
     for part in reversed(parts):
         if part in folder_kinds:

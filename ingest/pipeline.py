@@ -112,8 +112,9 @@ def ingest_paths(
     encoder = encoder or get_encoder(settings.embedding_model, settings.embedding_batch_size)
     store = store or open_store(settings, encoder.label, encoder.max_tokens)
     started = time.perf_counter()
-    report = IngestReport(index=settings.chroma_url or str(settings.resolved_index_dir),
-                          collection=store.name)
+    report = IngestReport(
+        index=settings.chroma_url or str(settings.resolved_index_dir), collection=store.name
+    )
     max_bytes = int(settings.max_file_mb * 1_000_000)
 
     with _WRITE_LOCK:
@@ -126,8 +127,9 @@ def ingest_paths(
         bar = _progress_bar(len(work), progress)
         pending: list[_Pending] = []
         for done, item in enumerate(work, start=1):
-            result = item.result or _prepare(item, manifest, owners, store, encoder, settings,
-                                             max_bytes, pending)
+            result = item.result or _prepare(
+                item, manifest, owners, store, encoder, settings, max_bytes, pending
+            )
             if result is not None:
                 report.files.append(result)
                 report.chunks_removed += result.chunks_removed if result.status == "skipped" else 0
@@ -145,8 +147,9 @@ def ingest_paths(
     return report
 
 
-def _walk(paths: list[Path], manifest: dict[str, FileRecord], store: IndexStore,
-          report: IngestReport) -> list[_Work]:
+def _walk(
+    paths: list[Path], manifest: dict[str, FileRecord], store: IndexStore, report: IngestReport
+) -> list[_Work]:
     """The files of this run, each under one source name; removes files gone from a root."""
     work: list[_Work] = []
     claimed: dict[str, Path] = {}  # source -> file, so that no two files share a source
@@ -154,8 +157,9 @@ def _walk(paths: list[Path], manifest: dict[str, FileRecord], store: IndexStore,
     for raw in paths:
         root = Path(raw).expanduser().resolve()
         if not root.exists():
-            report.files.append(FileResult(source=str(raw), status="failed",
-                                           reason="no such file or folder"))
+            report.files.append(
+                FileResult(source=str(raw), status="failed", reason="no such file or folder")
+            )
             continue
         base = root.parent if root.is_file() else root
         seen: set[str] = set()
@@ -166,10 +170,14 @@ def _walk(paths: list[Path], manifest: dict[str, FileRecord], store: IndexStore,
             if file in files:
                 continue
             if other is not None:
-                report.files.append(FileResult(
-                    source=source, status="failed",
-                    reason=f"same relative path as {other}, ingested in this run; ingest the "
-                           "two folders into separate indexes, or ingest their common parent"))
+                report.files.append(
+                    FileResult(
+                        source=source,
+                        status="failed",
+                        reason=f"same relative path as {other}, ingested in this run; ingest the "
+                        "two folders into separate indexes, or ingest their common parent",
+                    )
+                )
                 continue
             claimed[source] = file
             files.add(file)
@@ -179,8 +187,9 @@ def _walk(paths: list[Path], manifest: dict[str, FileRecord], store: IndexStore,
                 if rec.root == str(base) and source not in seen:
                     removed = store.delete_file(source)
                     del manifest[source]
-                    report.files.append(FileResult(source=source, status="removed",
-                                                   chunks_removed=removed))
+                    report.files.append(
+                        FileResult(source=source, status="removed", chunks_removed=removed)
+                    )
                     report.chunks_removed += removed
     return work
 
@@ -196,32 +205,41 @@ def _check(item: _Work, manifest: dict[str, FileRecord], max_bytes: int) -> None
         st = file.stat()  # follows links: a dangling link fails here
     except OSError as exc:
         what = "broken link" if file.is_symlink() else "cannot read file"
-        item.result = FileResult(source=source, status="failed",
-                                 reason=f"{what} ({exc.strerror or exc})")
+        item.result = FileResult(
+            source=source, status="failed", reason=f"{what} ({exc.strerror or exc})"
+        )
         return
     if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
         item.result = FileResult(source=source, status="skipped", reason="not a regular file")
         return
     if st.st_size > max_bytes:
-        item.result = FileResult(source=source, status="failed",
-                                 reason=size_limit_reason(st.st_size, max_bytes))
+        item.result = FileResult(
+            source=source, status="failed", reason=size_limit_reason(st.st_size, max_bytes)
+        )
         return
     if st.st_size == 0:
         item.result = FileResult(source=source, status="failed", reason="empty file (0 bytes)")
         return
     old = manifest.get(source)
-    if old is not None and old.root and old.root != str(item.base) \
-            and (Path(old.root) / source).is_file():
+    if (
+        old is not None
+        and old.root
+        and old.root != str(item.base)
+        and (Path(old.root) / source).is_file()
+    ):
         item.result = FileResult(
-            source=source, status="failed",
+            source=source,
+            status="failed",
             reason=f"a different file with this name is already indexed from {old.root}; "
-                   "rename one of them, or use separate indexes")
+            "rename one of them, or use separate indexes",
+        )
         return
     try:
         item.file_hash = file_sha256(file)
     except OSError as exc:
-        item.result = FileResult(source=source, status="failed",
-                                 reason=f"cannot read file ({exc.strerror or exc})")
+        item.result = FileResult(
+            source=source, status="failed", reason=f"cannot read file ({exc.strerror or exc})"
+        )
 
 
 def _content_owners(work: list[_Work], manifest: dict[str, FileRecord]) -> dict[str, str]:
@@ -237,16 +255,25 @@ def _content_owners(work: list[_Work], manifest: dict[str, FileRecord]) -> dict[
     for source, rec in manifest.items():
         if source not in in_run and rec.file_hash:
             owners.setdefault(rec.file_hash, source)
-    fresh = sorted((w for w in work if w.file_hash and w.file_hash not in owners),
-                   key=lambda w: (len(w.source), w.source))
+    fresh = sorted(
+        (w for w in work if w.file_hash and w.file_hash not in owners),
+        key=lambda w: (len(w.source), w.source),
+    )
     for w in fresh:
         owners.setdefault(w.file_hash, w.source)
     return owners
 
 
-def _prepare(item: _Work, manifest: dict[str, FileRecord], owners: dict[str, str],
-             store: IndexStore, encoder: Encoder, settings: Settings, max_bytes: int,
-             pending: list[_Pending]) -> FileResult | None:
+def _prepare(
+    item: _Work,
+    manifest: dict[str, FileRecord],
+    owners: dict[str, str],
+    store: IndexStore,
+    encoder: Encoder,
+    settings: Settings,
+    max_bytes: int,
+    pending: list[_Pending],
+) -> FileResult | None:
     """Decide what to do with one checked file; queue its chunks, or return its result."""
     file, source, base, file_hash = item.file, item.source, item.base, item.file_hash
     assert file_hash is not None
@@ -254,16 +281,21 @@ def _prepare(item: _Work, manifest: dict[str, FileRecord], owners: dict[str, str
     owner = owners.get(file_hash)
     if owner is not None and owner != source:
         removed = store.delete_file(source) if old is not None else 0
-        return FileResult(source=source, status="skipped", chunks_removed=removed,
-                          reason=f"duplicate of {owner} (same bytes)")
+        return FileResult(
+            source=source,
+            status="skipped",
+            chunks_removed=removed,
+            reason=f"duplicate of {owner} (same bytes)",
+        )
     if old is not None and old.file_hash == file_hash:
         if old.root != str(base):  # the folder was moved: removals follow the new place
             store.set_root(source, str(base))
         return FileResult(source=source, status="unchanged")
     try:
         doc = load(file, source, max_bytes=max_bytes)
-        chunks = split_document(doc, encoder.count_tokens, settings.chunk_tokens,
-                                encoder.max_tokens, file_hash)
+        chunks = split_document(
+            doc, encoder.count_tokens, settings.chunk_tokens, encoder.max_tokens, file_hash
+        )
     except DocumentError as exc:
         # A file that was indexed before and is now broken keeps its old chunks: losing
         # good data because of a bad save would be worse than serving the last good version.
@@ -271,27 +303,40 @@ def _prepare(item: _Work, manifest: dict[str, FileRecord], owners: dict[str, str
     except TradechatError:
         raise
     except Exception as exc:  # an unexpected parser crash must not stop the other files
-        return FileResult(source=source, status="failed",
-                          reason=f"could not be processed ({type(exc).__name__}: {exc})")
+        return FileResult(
+            source=source,
+            status="failed",
+            reason=f"could not be processed ({type(exc).__name__}: {exc})",
+        )
     if not chunks:
         return FileResult(source=source, status="failed", reason="no text to index")
     existing = store.chunk_hashes(source)
     new_ids = {c.meta.chunk_id for c in chunks}
     to_embed = [c for c in chunks if c.meta.chunk_id not in existing]
-    record = FileRecord(source=source, file_hash=file_hash, root=str(base), title=doc.title,
-                        kind=doc.kind, n_chunks=len(chunks),
-                        pages=[p.model_dump() for p in doc.pages],
-                        encoding_note=doc.encoding_note)
+    record = FileRecord(
+        source=source,
+        file_hash=file_hash,
+        root=str(base),
+        title=doc.title,
+        kind=doc.kind,
+        n_chunks=len(chunks),
+        pages=[p.model_dump() for p in doc.pages],
+        encoding_note=doc.encoding_note,
+    )
     # A pending record (empty hash) is what a run killed midway left: the file is still new.
     status = "new" if old is None or not old.file_hash else "changed"
     result = FileResult(source=source, status=status, reason=doc.encoding_note)
-    pending.append(_Pending(record, doc.text, result, chunks,
-                            [i for i in existing if i not in new_ids], to_embed))
+    pending.append(
+        _Pending(
+            record, doc.text, result, chunks, [i for i in existing if i not in new_ids], to_embed
+        )
+    )
     return result
 
 
-def _flush(pending: list[_Pending], store: IndexStore, encoder: Encoder,
-           report: IngestReport) -> None:
+def _flush(
+    pending: list[_Pending], store: IndexStore, encoder: Encoder, report: IngestReport
+) -> None:
     """Embed the queued chunks in one go, then write: pending records for new files, the
     chunks of all files, then each file's complete manifest record last."""
     if not pending:
@@ -323,8 +368,12 @@ def _flush(pending: list[_Pending], store: IndexStore, encoder: Encoder,
     pending.clear()
 
 
-def remove_document(source: str, settings: Settings | None = None,
-                    encoder: Encoder | None = None, store: IndexStore | None = None) -> int:
+def remove_document(
+    source: str,
+    settings: Settings | None = None,
+    encoder: Encoder | None = None,
+    store: IndexStore | None = None,
+) -> int:
     """Remove one document's chunks and manifest record; returns chunks removed."""
     settings = settings or get_settings()
     encoder = encoder or get_encoder(settings.embedding_model, settings.embedding_batch_size)

@@ -35,7 +35,9 @@ class Heading:
 _CHAPTER = re.compile(
     rf"^(?:CHAPTER|Chapter)\s+({_NUM_WORDS}|\d+[A-Z]?|[IVXLC]+)\s*(?:[:.—–-]\s*(.*))?$"
 )
-_PART = re.compile(r"^(SUBCHAPTER|Subchapter|PART|Part|TITLE|Title)\s+([IVXLC]+|\d+[A-Z]?)\b\s*[—–:.-]*\s*(.*)$")
+_PART = re.compile(
+    r"^(SUBCHAPTER|Subchapter|PART|Part|TITLE|Title)\s+([IVXLC]+|\d+[A-Z]?)\b\s*[—–:.-]*\s*(.*)$"
+)
 # A separator after the number must be followed by a space or the end of the line, so that
 # "Article 34.7 in Chapter 34 ..." (a sentence) is not read as "Article 34" + "7 in ...".
 _ARTICLE = re.compile(
@@ -44,20 +46,60 @@ _ARTICLE = re.compile(
 # "§ 4611. Participation in joint review"; without the period only a short, title-like rest
 # counts ("§ 4532 defines covered vehicles." at the start of a line is a sentence).
 _SECTION = re.compile(r"^§+\s*(\d+[\w-]*(?:\.\d+)?)(?:\.(?:\s+(.*))?|\s+([A-Z][^.]*)|)$")
-_ANNEX = re.compile(
-    r"^(?:ANNEX|Annex)\s+([\w.-]*\d[\w.-]*|[IVXLC]+)\s*(?:[:.](?:\s+(.*))?)?$"
-)
+_ANNEX = re.compile(r"^(?:ANNEX|Annex)\s+([\w.-]*\d[\w.-]*|[IVXLC]+)\s*(?:[:.](?:\s+(.*))?)?$")
 _MD = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
 _WIKI = re.compile(r"^(={1,6})\s*(.+?)\s*\1$")
 _ACT_SECTION = re.compile(r"^(\d{1,3}(?:\.\d{1,2})?)\s+([A-Z][^.;:]{2,90})$")
 _PARA_NUMBER = re.compile(r"\s(?=\d{1,2}\.\s+[A-Z])")
 
 
-_SMALL_WORDS = {"a", "an", "the", "of", "to", "and", "or", "for", "in", "on", "with", "by", "at",
-                "from", "as", "into", "under", "between", "its", "their"}
-_OPENERS = {"The", "A", "An", "Each", "No", "Any", "All", "On", "Unless", "If", "Where", "When",
-            "Except", "Subject", "Nothing", "For", "In", "With", "Notwithstanding", "Neither",
-            "This", "Upon", "At"}
+_SMALL_WORDS = {
+    "a",
+    "an",
+    "the",
+    "of",
+    "to",
+    "and",
+    "or",
+    "for",
+    "in",
+    "on",
+    "with",
+    "by",
+    "at",
+    "from",
+    "as",
+    "into",
+    "under",
+    "between",
+    "its",
+    "their",
+}
+_OPENERS = {
+    "The",
+    "A",
+    "An",
+    "Each",
+    "No",
+    "Any",
+    "All",
+    "On",
+    "Unless",
+    "If",
+    "Where",
+    "When",
+    "Except",
+    "Subject",
+    "Nothing",
+    "For",
+    "In",
+    "With",
+    "Notwithstanding",
+    "Neither",
+    "This",
+    "Upon",
+    "At",
+}
 
 
 def _cut_run_on(rest: str) -> str:
@@ -69,8 +111,14 @@ def _cut_run_on(rest: str) -> str:
     'Transitional Provision from NAFTA 1994'
     """
     words = rest.split()
-    first_lower = next((i for i, w in enumerate(words)
-                        if w[:1].islower() and w.lower().strip(",;") not in _SMALL_WORDS), None)
+    first_lower = next(
+        (
+            i
+            for i, w in enumerate(words)
+            if w[:1].islower() and w.lower().strip(",;") not in _SMALL_WORDS
+        ),
+        None,
+    )
     if first_lower is None or first_lower < 2:
         return rest
     for i in range(first_lower - 1, 0, -1):  # the sentence starts at its opening word
@@ -96,16 +144,23 @@ def parse_heading(line: str, prev_blank: bool) -> Heading | None:
         return None
     if m := _MD.match(s):
         depth = len(m.group(1))
-        return Heading("chapter" if depth == 1 else "section" if depth == 2 else "sub", None, m.group(2))
+        return Heading(
+            "chapter" if depth == 1 else "section" if depth == 2 else "sub", None, m.group(2)
+        )
     if m := _WIKI.match(s):
         depth = len(m.group(1))
-        return Heading("chapter" if depth == 1 else "section" if depth == 2 else "sub", None, m.group(2))
+        return Heading(
+            "chapter" if depth == 1 else "section" if depth == 2 else "sub", None, m.group(2)
+        )
     if m := _CHAPTER.match(s):
         return Heading("chapter", f"Chapter {m.group(1)}", (m.group(2) or "").strip() or None)
     if m := _PART.match(s):
         if len(s) < 200:
-            return Heading("chapter", f"{m.group(1).capitalize()} {m.group(2)}",
-                           m.group(3).strip(" —–-") or None)
+            return Heading(
+                "chapter",
+                f"{m.group(1).capitalize()} {m.group(2)}",
+                m.group(3).strip(" —–-") or None,
+            )
     if m := _ARTICLE.match(s):
         rest = (m.group(3) or "").strip()
         if m.group(2) is None and m.group(3) is None and len(s) > 20:
@@ -178,8 +233,9 @@ def _units(doc: LoadedDocument) -> list[_Unit]:
             elif heading.level == "section":
                 state = _State(state.chapter, heading.ident, heading.text)
             else:
-                state = _State(state.chapter, state.section_id, state.section_heading,
-                               [heading.text or ""])
+                state = _State(
+                    state.chapter, state.section_id, state.section_heading, [heading.text or ""]
+                )
             boundaries.append((offset, state))
         elif offset in page_starts:
             boundaries.append((offset, state))
@@ -199,8 +255,11 @@ def _units(doc: LoadedDocument) -> list[_Unit]:
         if st.section_id or st.section_heading:
             path.append(_label(st.section_id, st.section_heading))
         path.extend(s for s in st.subs if s)
-        units.append(_Unit(start, end, path, st.chapter, st.section_id, st.section_heading,
-                           doc.page_at(start)))
+        units.append(
+            _Unit(
+                start, end, path, st.chapter, st.section_id, st.section_heading, doc.page_at(start)
+            )
+        )
     # A unit that is only a heading (a chapter title right before its first article, a
     # chapter title wrapped over two lines, the document's title) is folded into the next
     # unit, so that no chunk is a bare heading. A short article ("Article 101: ..." and one
@@ -208,7 +267,7 @@ def _units(doc: LoadedDocument) -> list[_Unit]:
     merged: list[_Unit] = []
     carry: int | None = None
     for idx, unit in enumerate(units):
-        body = text[unit.start:unit.end]
+        body = text[unit.start : unit.end]
         lines = [ln for ln in body.splitlines() if ln.strip()]
         heads = [parse_heading(ln, True) for ln in lines]
         short = len(lines) <= 2 and len(body) < 200
@@ -222,10 +281,14 @@ def _units(doc: LoadedDocument) -> list[_Unit]:
         if carry is not None:
             unit.start = carry
             carry = None
-        if idx == len(units) - 1 and len(lines) <= 1 and parse_heading(lines[0] if lines else "", True):
+        if (
+            idx == len(units) - 1
+            and len(lines) <= 1
+            and parse_heading(lines[0] if lines else "", True)
+        ):
             continue  # a trailing heading with nothing under it
         merged.append(unit)
-    return [u for u in merged if text[u.start:u.end].strip()]
+    return [u for u in merged if text[u.start : u.end].strip()]
 
 
 _SENTENCE = re.compile(r"(?<=[.!?;:])[\"”’)]*\s+(?=[\"“(‘]?[A-Z0-9(])")
@@ -267,14 +330,16 @@ def _pieces(text: str, start: int, end: int, budget: int, count: TokenCounter) -
                 used += costs[j]
                 j += 1
             j = max(j, i + 1)
-            while j > i + 1 and count(seg[words[i][0]:words[j - 1][1]]) > budget:
+            while j > i + 1 and count(seg[words[i][0] : words[j - 1][1]]) > budget:
                 j -= 1
             if j == i + 1 and costs[i] > budget:
                 # One giant "word" (a URL, a run of symbols): cut it by characters.
                 w0, w1 = words[i]
                 step = max(8, budget * 2)
                 for c in range(w0, w1, step):
-                    out.append(_Piece(s + c, s + min(w1, c + step), count(seg[c:min(w1, c + step)])))
+                    out.append(
+                        _Piece(s + c, s + min(w1, c + step), count(seg[c : min(w1, c + step)]))
+                    )
             else:
                 out.append(_Piece(s + words[i][0], s + words[j - 1][1], 0))
             i = j
@@ -283,8 +348,9 @@ def _pieces(text: str, start: int, end: int, budget: int, count: TokenCounter) -
     return out
 
 
-def _fit(text: str, start: int, end: int, path: str, max_tokens: int,
-         count: TokenCounter) -> list[tuple[int, int]]:
+def _fit(
+    text: str, start: int, end: int, path: str, max_tokens: int, count: TokenCounter
+) -> list[tuple[int, int]]:
     """Halve text[start:end] (at a space when there is one) until each part's embedded text
     fits ``max_tokens``: the guarantee behind "no chunk is truncated by the model"."""
     body = text[start:end]
@@ -332,7 +398,7 @@ def split_document(
         groups: list[list[_Piece]] = [[]]
         used = 0
         for piece in _pieces(text, unit.start, unit.end, budget, count_tokens):
-            n = piece.tokens or count_tokens(text[piece.start:piece.end])
+            n = piece.tokens or count_tokens(text[piece.start : piece.end])
             if groups[-1] and used + n > budget:
                 groups.append([])
                 used = 0
@@ -361,13 +427,24 @@ def split_document(
                 content_hash = hashlib.sha256(embed_text.encode()).hexdigest()
                 # Not the offset: an unchanged passage keeps its id (and its embedding) when
                 # text before it changes. Texts are unique within a file (seen_texts).
-                chunk_id = hashlib.sha256(f"{doc.source}\x00{content_hash}".encode()).hexdigest()[:32]
+                chunk_id = hashlib.sha256(f"{doc.source}\x00{content_hash}".encode()).hexdigest()[
+                    :32
+                ]
                 meta = ChunkMeta(
-                    chunk_id=chunk_id, source=doc.source, title=doc.title, kind=doc.kind,
-                    chapter=unit.chapter, section_id=unit.section_id,
-                    section_heading=unit.section_heading, heading_path=path,
-                    page=doc.page_at(s), start=s, end=e, chunk_index=len(chunks),
-                    content_hash=content_hash, file_hash=file_hash,
+                    chunk_id=chunk_id,
+                    source=doc.source,
+                    title=doc.title,
+                    kind=doc.kind,
+                    chapter=unit.chapter,
+                    section_id=unit.section_id,
+                    section_heading=unit.section_heading,
+                    heading_path=path,
+                    page=doc.page_at(s),
+                    start=s,
+                    end=e,
+                    chunk_index=len(chunks),
+                    content_hash=content_hash,
+                    file_hash=file_hash,
                 )
                 chunks.append(Chunk(text=body, embed_text=embed_text, meta=meta))
     return chunks

@@ -109,31 +109,54 @@ class IndexStore:
         out = {}
         for sid, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
             out[sid] = FileRecord(
-                source=sid, file_hash=meta["file_hash"], root=meta.get("root", ""),
-                title=meta.get("title", sid), kind=meta.get("kind", "document"),
-                n_chunks=int(meta.get("n_chunks", 0)), pages=json.loads(meta.get("pages", "[]")),
+                source=sid,
+                file_hash=meta["file_hash"],
+                root=meta.get("root", ""),
+                title=meta.get("title", sid),
+                kind=meta.get("kind", "document"),
+                n_chunks=int(meta.get("n_chunks", 0)),
+                pages=json.loads(meta.get("pages", "[]")),
                 encoding_note=meta.get("encoding_note") or None,
             )
         return out
 
     def put_file(self, record: FileRecord, text: str) -> None:
         meta = {
-            "file_hash": record.file_hash, "root": record.root, "title": record.title,
-            "kind": record.kind, "n_chunks": record.n_chunks, "pages": json.dumps(record.pages),
+            "file_hash": record.file_hash,
+            "root": record.root,
+            "title": record.title,
+            "kind": record.kind,
+            "n_chunks": record.n_chunks,
+            "pages": json.dumps(record.pages),
             "encoding_note": record.encoding_note or "",
         }
-        self.files.upsert(ids=[record.source], embeddings=[[1.0]], documents=[text],
-                          metadatas=[meta])
+        self.files.upsert(
+            ids=[record.source], embeddings=[[1.0]], documents=[text], metadatas=[meta]
+        )
 
     def put_pending(self, records: list[FileRecord]) -> None:
         """Record files whose chunks are about to be written (hash '' = incomplete), so that
         a crash leaves no chunk without a manifest record that names its root."""
         if not records:
             return
-        metas = [{"file_hash": "", "root": r.root, "title": r.title, "kind": r.kind,
-                  "n_chunks": 0, "pages": "[]", "encoding_note": ""} for r in records]
-        self.files.upsert(ids=[r.source for r in records], embeddings=[[1.0]] * len(records),
-                          documents=[""] * len(records), metadatas=metas)
+        metas = [
+            {
+                "file_hash": "",
+                "root": r.root,
+                "title": r.title,
+                "kind": r.kind,
+                "n_chunks": 0,
+                "pages": "[]",
+                "encoding_note": "",
+            }
+            for r in records
+        ]
+        self.files.upsert(
+            ids=[r.source for r in records],
+            embeddings=[[1.0]] * len(records),
+            documents=[""] * len(records),
+            metadatas=metas,
+        )
 
     def set_root(self, source: str, root: str) -> None:
         """Move an unchanged file's record to another root (its folder was moved)."""
@@ -161,12 +184,21 @@ class IndexStore:
         got = self.chunks.get(include=["metadatas"])
         return {m["source"] for m in got["metadatas"] or []}
 
-    def add_chunks(self, ids: list[str], texts: list[str], metas: list[ChunkMeta],
-                   embeddings: list[list[float]]) -> None:
+    def add_chunks(
+        self,
+        ids: list[str],
+        texts: list[str],
+        metas: list[ChunkMeta],
+        embeddings: list[list[float]],
+    ) -> None:
         for i in range(0, len(ids), self.batch):
             j = i + self.batch
-            self.chunks.upsert(ids=ids[i:j], embeddings=embeddings[i:j], documents=texts[i:j],
-                               metadatas=[m.to_chroma() for m in metas[i:j]])
+            self.chunks.upsert(
+                ids=ids[i:j],
+                embeddings=embeddings[i:j],
+                documents=texts[i:j],
+                metadatas=[m.to_chroma() for m in metas[i:j]],
+            )
 
     def update_metas(self, ids: list[str], metas: list[ChunkMeta]) -> None:
         for i in range(0, len(ids), self.batch):
@@ -175,7 +207,7 @@ class IndexStore:
 
     def delete_chunks(self, ids: list[str]) -> None:
         for i in range(0, len(ids), self.batch):
-            self.chunks.delete(ids=ids[i:i + self.batch])
+            self.chunks.delete(ids=ids[i : i + self.batch])
 
     def count(self) -> int:
         return self.chunks.count()
@@ -192,8 +224,13 @@ class IndexStore:
         out.sort(key=lambda c: (c.meta.source, c.meta.start))
         return out
 
-    def query(self, embedding: list[float], k: int, where: dict | None = None,
-              with_embeddings: bool = False) -> list[StoredChunk]:
+    def query(
+        self,
+        embedding: list[float],
+        k: int,
+        where: dict | None = None,
+        with_embeddings: bool = False,
+    ) -> list[StoredChunk]:
         """The ``k`` nearest chunks; ``score`` is cosine similarity."""
         n = min(k, self.count())
         if n == 0:
@@ -201,23 +238,30 @@ class IndexStore:
         include = ["documents", "metadatas", "distances"]
         if with_embeddings:
             include.append("embeddings")
-        got = self.chunks.query(query_embeddings=[embedding], n_results=n, where=where or None,
-                                include=include)
+        got = self.chunks.query(
+            query_embeddings=[embedding], n_results=n, where=where or None, include=include
+        )
         embs = got.get("embeddings")
         out = []
         for idx, cid in enumerate(got["ids"][0]):
             emb = None
             if with_embeddings and embs is not None:
                 emb = list(embs[0][idx])
-            out.append(StoredChunk(cid, got["documents"][0][idx],
-                                   ChunkMeta.from_chroma(got["metadatas"][0][idx]),
-                                   score=1.0 - float(got["distances"][0][idx]), embedding=emb))
+            out.append(
+                StoredChunk(
+                    cid,
+                    got["documents"][0][idx],
+                    ChunkMeta.from_chroma(got["metadatas"][0][idx]),
+                    score=1.0 - float(got["distances"][0][idx]),
+                    embedding=emb,
+                )
+            )
         return out
 
     def embeddings(self, ids: list[str]) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
         for i in range(0, len(ids), self.batch):
-            got = self.chunks.get(ids=ids[i:i + self.batch], include=["embeddings"])
+            got = self.chunks.get(ids=ids[i : i + self.batch], include=["embeddings"])
             for cid, emb in zip(got["ids"], got["embeddings"], strict=False):
                 out[cid] = list(emb)
         return out

@@ -125,7 +125,10 @@ def text_corpus(tmp_path) -> Path:
 @pytest.fixture
 def full_corpus(text_corpus) -> Path:
     """``text_corpus`` plus a three-page PDF and a .docx."""
-    make_pdf(text_corpus / "agreements" / "dispute_settlement.pdf", ACCORD_PDF_PAGES,
-             title="Harbourline Accord: Dispute Settlement")
+    make_pdf(
+        text_corpus / "agreements" / "dispute_settlement.pdf",
+        ACCORD_PDF_PAGES,
+        title="Harbourline Accord: Dispute Settlement",
+    )
     make_docx(text_corpus / "customs_guide.docx")
     return text_corpus

@@ -15,8 +15,14 @@ TRADECHAT = Path(sys.executable).with_name("tradechat")
 
 def tradechat(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    return subprocess.run([str(TRADECHAT), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, check=False)
+    return subprocess.run(
+        [str(TRADECHAT), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -43,17 +49,27 @@ def test_ingest_json_strict_and_rerun(bad_and_good, tmp_path):
     done = tradechat("ingest", str(bad_and_good), "--index", str(index), "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)  # one JSON object, nothing else on stdout
-    assert summary["totals"] == {"new": 6, "changed": 0, "unchanged": 0, "removed": 0,
-                                 "failed": 3, "skipped": 1}
+    assert summary["totals"] == {
+        "new": 6,
+        "changed": 0,
+        "unchanged": 0,
+        "removed": 0,
+        "failed": 3,
+        "skipped": 1,
+    }
     files = {f["source"]: f for f in summary["files"]}
     assert files["bad/legacy.txt"]["status"] == "new"
     assert files["bad/legacy.txt"]["reason"] == "not valid UTF-8; decoded as cp1252"
     assert files["bad/empty.md"]["reason"] == "empty file (0 bytes)"
     assert "PDF" in files["bad/broken.pdf"]["reason"]
     assert files["bad/data.txt"]["reason"].startswith("binary data")
-    assert files["bad/sheet.csv"] == {"source": "bad/sheet.csv", "status": "skipped",
-                                      "chunks_added": 0, "chunks_removed": 0,
-                                      "reason": "unsupported file type '.csv'"}
+    assert files["bad/sheet.csv"] == {
+        "source": "bad/sheet.csv",
+        "status": "skipped",
+        "chunks_added": 0,
+        "chunks_removed": 0,
+        "reason": "unsupported file type '.csv'",
+    }
     assert summary["chunks_added"] == summary["embeddings_computed"] > 0
     assert summary["index"] == str(index) and summary["collection"].startswith("tc-")
 
@@ -81,8 +97,9 @@ def test_nothing_indexable_exits_1(tmp_path):
 
 
 def test_a_missing_folder_exits_1_with_a_reason(tmp_path):
-    done = tradechat("ingest", str(tmp_path / "nowhere"), "--index", str(tmp_path / "idx"),
-                     "--json")
+    done = tradechat(
+        "ingest", str(tmp_path / "nowhere"), "--index", str(tmp_path / "idx"), "--json"
+    )
     assert done.returncode == 1
     (entry,) = json.loads(done.stdout)["files"]
     assert entry["reason"] == "no such file or folder"

@@ -22,8 +22,10 @@ def indexed(shared_corpus, encoder, tmp_path_factory):
     report = ingest_paths([shared_corpus], settings=settings, encoder=encoder, progress=False)
     store = open_store(settings, encoder.label, encoder.max_tokens)
     got = store.chunks.get(include=["documents", "metadatas"])
-    chunks = [(i, d, ChunkMeta.from_chroma(m))
-              for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
+    chunks = [
+        (i, d, ChunkMeta.from_chroma(m))
+        for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+    ]
     return settings, report, store, chunks
 
 
@@ -33,8 +35,11 @@ def test_every_file_but_the_tsv_is_indexed(indexed, shared_corpus):
     expected = {p.relative_to(shared_corpus).as_posix() for p in iter_files(shared_corpus)}
     assert set(files) == expected
     assert files["SOURCES.tsv"].status == "skipped"
-    not_new = {s: (f.status, f.reason) for s, f in files.items()
-               if f.status != "new" and s != "SOURCES.tsv"}
+    not_new = {
+        s: (f.status, f.reason)
+        for s, f in files.items()
+        if f.status != "new" and s != "SOURCES.tsv"
+    }
     assert not_new == {}
     assert {c.source for _, _, c in chunks} == expected - {"SOURCES.tsv"}
     assert report.chunks_added == len(chunks) == report.embeddings_computed
@@ -51,8 +56,11 @@ def test_no_chunk_over_the_model_limit(indexed, encoder):
     *_, chunks = indexed
     tokenizer = encoder.model.tokenizer
     longest = max(
-        len(tokenizer(f"{m.heading_path}\n{d}", add_special_tokens=True, truncation=False)
-            ["input_ids"])
+        len(
+            tokenizer(f"{m.heading_path}\n{d}", add_special_tokens=True, truncation=False)[
+                "input_ids"
+            ]
+        )
         for _, d, m in chunks
     )
     assert longest <= 256
@@ -64,7 +72,8 @@ def test_nafta_articles_have_ids_and_headings(indexed):
     assert withdrawal and withdrawal[0].section_heading == "Withdrawal"
     assert withdrawal[0].chapter == "Chapter Twenty Two: Final Provisions"
     assert withdrawal[0].heading_path.endswith(
-        "> Chapter Twenty Two: Final Provisions > Article 2205: Withdrawal")
+        "> Chapter Twenty Two: Final Provisions > Article 2205: Withdrawal"
+    )
     agreements = [m for _, _, m in chunks if m.source.startswith("agreements/nafta1994_ch")]
     with_article = [m for m in agreements if (m.section_id or "").startswith("Article ")]
     assert len(with_article) / len(agreements) > 0.9
@@ -90,7 +99,7 @@ def test_the_nafta_pdf_keeps_page_numbers(indexed):
     assert {m.page for _, m in pdf} == set(range(1, 11))
     text = store.document_text(pdf[0][1].source)
     for body, meta in pdf:
-        assert text[meta.start:meta.end] == body
+        assert text[meta.start : meta.end] == body
         assert "NORTH AMERICAN FREE TRADE AGREEMENT - CHAPTER TWENTY" not in body
     first = next(m for _, m in pdf if m.section_id == "Article 2001")
     assert first.page == 1 and first.section_heading == "The Free Trade Commission"

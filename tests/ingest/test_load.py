@@ -45,7 +45,10 @@ def test_title_skips_a_disclaimer_sentence(tmp_path):
         "authoritative text of the accord in any proceedings.\n\n"
         "Harbourline Accord - Chapter 34 - Final provisions\n\nArticle 34.1: Transition\nText.\n"
     )
-    assert load(path, "consolidation.txt").title == "Harbourline Accord - Chapter 34 - Final provisions"
+    assert (
+        load(path, "consolidation.txt").title
+        == "Harbourline Accord - Chapter 34 - Final provisions"
+    )
 
 
 # --- HTML -----------------------------------------------------------------------------------
@@ -57,8 +60,17 @@ def test_html_keeps_the_article_and_drops_page_furniture(data_dir):
     assert "## Why the talks matter" in doc.text
     assert "duties each side placed on the other's steel" in doc.text
     assert "gives both governments a deadline" in doc.text
-    for junk in [*PAGE_FURNITURE, "Advertisement", "Ten harbours", "cookies", "Copyright",
-                 "Business", "tracker.js", "font-family", "newsletter"]:
+    for junk in [
+        *PAGE_FURNITURE,
+        "Advertisement",
+        "Ten harbours",
+        "cookies",
+        "Copyright",
+        "Business",
+        "tracker.js",
+        "font-family",
+        "newsletter",
+    ]:
         assert junk not in doc.text, junk
 
 
@@ -99,13 +111,27 @@ def test_pdf_text_per_page_with_running_header_and_footer_removed(tmp_path, pdf_
 
 def test_two_page_pdf_loses_its_footer_but_keeps_repeated_content(tmp_path, pdf_maker):
     pages = [
-        ["Vehicle rules", "The Parties agree to consult.", "Steel must be bought locally.",
-         "A repeated clause: duties stay at zero.", "End of the first page text."],
-        ["Labour rules", "Wages are checked each year.", "The Parties agree to consult.",
-         "A repeated clause: duties stay at zero.", "Last words of the note."],
+        [
+            "Vehicle rules",
+            "The Parties agree to consult.",
+            "Steel must be bought locally.",
+            "A repeated clause: duties stay at zero.",
+            "End of the first page text.",
+        ],
+        [
+            "Labour rules",
+            "Wages are checked each year.",
+            "The Parties agree to consult.",
+            "A repeated clause: duties stay at zero.",
+            "Last words of the note.",
+        ],
     ]
-    path = pdf_maker(tmp_path / "note.pdf", pages, header=None,
-                     footer="Harbourline briefing note on vehicles, page {n}")
+    path = pdf_maker(
+        tmp_path / "note.pdf",
+        pages,
+        header=None,
+        footer="Harbourline briefing note on vehicles, page {n}",
+    )
     doc = load(path, "note.pdf")
     assert doc.title == "Vehicle rules"  # reportlab's placeholder "untitled" is no title
     assert "Harbourline briefing note" not in doc.text
@@ -115,16 +141,22 @@ def test_two_page_pdf_loses_its_footer_but_keeps_repeated_content(tmp_path, pdf_
 
 
 def test_one_page_pdf_keeps_every_line(tmp_path, pdf_maker):
-    path = pdf_maker(tmp_path / "one.pdf", [["Short note", "It has one page."]],
-                     header="Harbourline memo", footer=None)
+    path = pdf_maker(
+        tmp_path / "one.pdf",
+        [["Short note", "It has one page."]],
+        header="Harbourline memo",
+        footer=None,
+    )
     doc = load(path, "one.pdf")
     assert "Harbourline memo" in doc.text and "It has one page." in doc.text
 
 
 def test_strip_running_lines_leaves_list_markers_and_mid_page_numbers():
     body = "\n".join(f"Body line {i} of the page." for i in range(10))
-    pages = [f"(a)\nFirst item\n{body}\nTable: 12\n12\n{body}\nThe end",
-             f"(a)\nOther item\n{body}\n12\n{body}\nFin"]
+    pages = [
+        f"(a)\nFirst item\n{body}\nTable: 12\n12\n{body}\nThe end",
+        f"(a)\nOther item\n{body}\n12\n{body}\nFin",
+    ]
     out = strip_running_lines(pages)
     assert out[0].startswith("(a)") and out[1].startswith("(a)")  # no letters: not running
     assert "\n12\n" in out[0]  # a bare number mid-page is content, not a page number

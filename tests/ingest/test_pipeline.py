@@ -17,8 +17,9 @@ from tradechat.errors import DocumentError
 
 
 def run(paths, settings, encoder, **kwargs):
-    return ingest_paths([Path(p) for p in paths], settings=settings, encoder=encoder,
-                        progress=False, **kwargs)
+    return ingest_paths(
+        [Path(p) for p in paths], settings=settings, encoder=encoder, progress=False, **kwargs
+    )
 
 
 def store_for(settings, encoder) -> IndexStore:
@@ -28,8 +29,9 @@ def store_for(settings, encoder) -> IndexStore:
 def snapshot(store: IndexStore) -> dict[str, tuple[str, dict]]:
     """{chunk id: (text, metadata)} of everything in the collection."""
     got = store.chunks.get(include=["documents", "metadatas"])
-    return {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"],
-                                         strict=True)}
+    return {
+        i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+    }
 
 
 def assert_no_duplicates(store: IndexStore) -> None:
@@ -51,9 +53,13 @@ def by_status(report) -> dict[str, dict[str, str | None]]:
 def test_every_format_is_indexed_with_its_metadata(full_corpus, settings, encoder):
     report = run([full_corpus], settings, encoder)
     expected = {
-        "agreements/accord_excerpt.txt", "agreements/dispute_settlement.pdf",
-        "legislation/statute_excerpt.txt", "legislation/act_excerpt.txt", "notes/briefing.md",
-        "articles/news_page.html", "customs_guide.docx",
+        "agreements/accord_excerpt.txt",
+        "agreements/dispute_settlement.pdf",
+        "legislation/statute_excerpt.txt",
+        "legislation/act_excerpt.txt",
+        "notes/briefing.md",
+        "articles/news_page.html",
+        "customs_guide.docx",
     }
     assert by_status(report) == {"new": dict.fromkeys(expected)}
     assert report.totals["new"] == 7 and report.chunks_added == report.embeddings_computed > 7
@@ -72,9 +78,18 @@ def test_every_format_is_indexed_with_its_metadata(full_corpus, settings, encode
 
     pdf = sorted((m for m in metas if m.source.endswith(".pdf")), key=lambda m: m.start)
     assert [(m.section_id, m.page) for m in pdf] == [
-        ("Article 2001", 1), ("Article 2002", 2), ("Article 2003", 3)]
+        ("Article 2001", 1),
+        ("Article 2002", 2),
+        ("Article 2003", 3),
+    ]
     assert {m.section_id for m in metas if m.source.endswith("accord_excerpt.txt")} >= {
-        "Article 101", "Article 102", "Article 401", "Annex 401", "Article 34.1", "Article 2205"}
+        "Article 101",
+        "Article 102",
+        "Article 401",
+        "Annex 401",
+        "Article 34.1",
+        "Article 2205",
+    }
     assert "§ 4611" in {m.section_id for m in metas}
     docx_paths = {m.heading_path for m in metas if m.source == "customs_guide.docx"}
     assert "Harbourline Customs Guide > Claiming preference > Keeping records" in docx_paths
@@ -83,7 +98,7 @@ def test_every_format_is_indexed_with_its_metadata(full_corpus, settings, encode
     records = store.file_records()
     for cid, (text, meta) in snapshot(store).items():
         doc_text = store.document_text(meta["source"])
-        assert doc_text[meta["start"]:meta["end"]] == text
+        assert doc_text[meta["start"] : meta["end"]] == text
         assert meta["chunk_id"] == cid and meta["file_hash"] == records[meta["source"]].file_hash
     assert records["agreements/dispute_settlement.pdf"].pages[2]["page"] == 3
 
@@ -114,8 +129,9 @@ def test_a_changed_file_has_exactly_its_changed_chunks_replaced(text_corpus, set
     before = snapshot(store)
     target = "agreements/accord_excerpt.txt"
     path = text_corpus / target
-    path.write_text(path.read_text().replace(
-        "remove duties on goods", "remove duties and quotas on goods"))
+    path.write_text(
+        path.read_text().replace("remove duties on goods", "remove duties and quotas on goods")
+    )
 
     report = run([text_corpus], settings, encoder)
     assert by_status(report)["changed"] == {target: None}
@@ -123,7 +139,8 @@ def test_a_changed_file_has_exactly_its_changed_chunks_replaced(text_corpus, set
     after = snapshot(store)
     # Other files: the very same ids, texts and metadata.
     assert {i: v for i, v in before.items() if v[1]["source"] != target} == {
-        i: v for i, v in after.items() if v[1]["source"] != target}
+        i: v for i, v in after.items() if v[1]["source"] != target
+    }
     # This file: only the edited article's passage was embedded again.
     added = set(after) - set(before)
     removed = set(before) - set(after)
@@ -135,7 +152,7 @@ def test_a_changed_file_has_exactly_its_changed_chunks_replaced(text_corpus, set
     kept = [i for i in after if after[i][1]["source"] == target and i in before]
     assert kept and all(after[i][0] == before[i][0] for i in kept)
     text = store.document_text(target)
-    assert all(text[after[i][1]["start"]:after[i][1]["end"]] == after[i][0] for i in kept)
+    assert all(text[after[i][1]["start"] : after[i][1]["end"]] == after[i][0] for i in kept)
     assert_no_duplicates(store)
 
 
@@ -155,8 +172,9 @@ def test_a_file_deleted_from_the_root_loses_its_chunks(text_corpus, settings, en
     assert gone not in {m["source"] for _, m in snapshot(store).values()}
 
 
-def test_a_file_outside_the_ingested_root_is_not_removed(text_corpus, tmp_path, data_dir,
-                                                         settings, encoder):
+def test_a_file_outside_the_ingested_root_is_not_removed(
+    text_corpus, tmp_path, data_dir, settings, encoder
+):
     other = tmp_path / "other"
     other.mkdir()
     (other / "extra_briefing.md").write_text("# Extra\n\nA second note about quotas.\n")
@@ -191,7 +209,8 @@ def test_a_copy_under_another_name_is_skipped(text_corpus, settings, encoder):
     shutil.copy(text_corpus / "notes" / "briefing.md", text_corpus / "notes" / "briefing (1).md")
     report = run([text_corpus], settings, encoder)
     assert by_status(report)["skipped"] == {
-        "notes/briefing (1).md": "duplicate of notes/briefing.md (same bytes)"}
+        "notes/briefing (1).md": "duplicate of notes/briefing.md (same bytes)"
+    }
     store = store_for(settings, encoder)
     assert_no_duplicates(store)
     # The copy is indexed once the original is gone.
@@ -205,13 +224,15 @@ def test_a_copy_under_another_name_is_skipped(text_corpus, settings, encoder):
 
 
 def test_the_same_folder_twice_or_nested_indexes_once(text_corpus, settings, encoder):
-    report = run([text_corpus, text_corpus, text_corpus / "notes" / "briefing.md"],
-                 settings, encoder)
+    report = run(
+        [text_corpus, text_corpus, text_corpus / "notes" / "briefing.md"], settings, encoder
+    )
     assert report.totals["new"] == 5 and len(report.files) == 5
     # A subfolder as its own root: same bytes under a shorter source name.
     report = run([text_corpus / "notes"], settings, encoder)
     assert by_status(report)["skipped"] == {
-        "briefing.md": "duplicate of notes/briefing.md (same bytes)"}
+        "briefing.md": "duplicate of notes/briefing.md (same bytes)"
+    }
     assert_no_duplicates(store_for(settings, encoder))
 
 
@@ -226,15 +247,16 @@ def test_two_roots_may_not_share_a_source(tmp_path, data_dir, settings, encoder)
     assert reason.startswith(f"same relative path as {a / 'readme.txt'}")
     # In a later run, b's file does not silently replace a's either.
     report = run([b], settings, encoder)
-    assert "a different file with this name is already indexed from" in (
-        by_status(report)["failed"]["readme.txt"])
+    assert (
+        "a different file with this name is already indexed from"
+        in (by_status(report)["failed"]["readme.txt"])
+    )
     store = store_for(settings, encoder)
     assert store.file_records()["readme.txt"].root == str(a)
     assert_no_duplicates(store)
 
 
-def test_a_moved_folder_keeps_its_index_and_its_removals(text_corpus, tmp_path, settings,
-                                                         encoder):
+def test_a_moved_folder_keeps_its_index_and_its_removals(text_corpus, tmp_path, settings, encoder):
     run([text_corpus], settings, encoder)
     moved = tmp_path / "moved"
     text_corpus.rename(moved)
@@ -263,8 +285,9 @@ def crash_on_second_put_file(monkeypatch):
     monkeypatch.setattr(IndexStore, "put_file", put_file)
 
 
-def test_a_run_killed_midway_is_completed_without_duplicates(text_corpus, tmp_path, settings,
-                                                             encoder, monkeypatch):
+def test_a_run_killed_midway_is_completed_without_duplicates(
+    text_corpus, tmp_path, settings, encoder, monkeypatch
+):
     from tradechat.settings import Settings
 
     clean_settings = Settings(data_dir=tmp_path / "d2", index_dir=tmp_path / "clean")
@@ -285,11 +308,13 @@ def test_a_run_killed_midway_is_completed_without_duplicates(text_corpus, tmp_pa
     # Chunks written before the crash were not embedded again.
     assert again.embeddings_computed < clean.embeddings_computed
     assert {r.file_hash for r in store.file_records().values()} == {
-        r.file_hash for r in store_for(clean_settings, encoder).file_records().values()}
+        r.file_hash for r in store_for(clean_settings, encoder).file_records().values()
+    }
 
 
-def test_a_crashed_file_that_is_then_deleted_leaves_nothing(text_corpus, settings, encoder,
-                                                            monkeypatch):
+def test_a_crashed_file_that_is_then_deleted_leaves_nothing(
+    text_corpus, settings, encoder, monkeypatch
+):
     crash_on_second_put_file(monkeypatch)
     with pytest.raises(Crash):
         run([text_corpus], settings, encoder)
@@ -317,9 +342,11 @@ def test_a_changed_file_killed_midway_is_completed(text_corpus, settings, encode
         run([text_corpus], settings, encoder)
     monkeypatch.undo()
     run([text_corpus], settings, encoder)
-    assert not any("Accord" in t for t, m in snapshot(store).values()
-                   if m["source"] in ("agreements/accord_excerpt.txt",
-                                      "legislation/statute_excerpt.txt"))
+    assert not any(
+        "Accord" in t
+        for t, m in snapshot(store).values()
+        if m["source"] in ("agreements/accord_excerpt.txt", "legislation/statute_excerpt.txt")
+    )
     assert_no_duplicates(store)
     assert run([text_corpus], settings, encoder).embeddings_computed == 0
 
@@ -327,9 +354,9 @@ def test_a_changed_file_killed_midway_is_completed(text_corpus, settings, encode
 # --- index settings -------------------------------------------------------------------------
 def test_a_changed_chunk_size_uses_another_collection(data_dir, tmp_path, settings, encoder):
     assert collection_name("all-MiniLM-L6-v2", 200, 256) != collection_name(
-        "all-MiniLM-L6-v2", 128, 256)
-    assert collection_name("all-MiniLM-L6-v2", 200, 256) != collection_name(
-        "other-model", 200, 256)
+        "all-MiniLM-L6-v2", 128, 256
+    )
+    assert collection_name("all-MiniLM-L6-v2", 200, 256) != collection_name("other-model", 200, 256)
     folder = tmp_path / "docs"
     folder.mkdir()
     shutil.copy(data_dir / "accord_excerpt.txt", folder)
@@ -361,9 +388,13 @@ def test_bad_files_are_reported_and_the_rest_is_indexed(mixed_folder, settings, 
     report = run([mixed_folder], settings, encoder)
     statuses = by_status(report)
     assert set(statuses["new"]) == {
-        "agreements/accord_excerpt.txt", "legislation/statute_excerpt.txt",
-        "legislation/act_excerpt.txt", "notes/briefing.md", "articles/news_page.html",
-        "bad/legacy.txt"}
+        "agreements/accord_excerpt.txt",
+        "legislation/statute_excerpt.txt",
+        "legislation/act_excerpt.txt",
+        "notes/briefing.md",
+        "articles/news_page.html",
+        "bad/legacy.txt",
+    }
     assert statuses["new"]["bad/legacy.txt"] == "not valid UTF-8; decoded as cp1252"
     failed = statuses["failed"]
     assert set(failed) == {"bad/broken.pdf", "bad/empty.txt", "bad/photo.txt", "bad/huge.txt"}
@@ -371,7 +402,8 @@ def test_bad_files_are_reported_and_the_rest_is_indexed(mixed_folder, settings, 
     assert failed["bad/empty.txt"] == "empty file (0 bytes)"
     assert failed["bad/photo.txt"].startswith("binary data, not text")
     assert failed["bad/huge.txt"] == (
-        "file is 78.0 KB, over the 50.0 KB limit (raise TRADECHAT_MAX_FILE_MB to index it)")
+        "file is 78.0 KB, over the 50.0 KB limit (raise TRADECHAT_MAX_FILE_MB to index it)"
+    )
     assert statuses["skipped"] == {"bad/table.xlsx": "unsupported file type '.xlsx'"}
 
     store = store_for(settings, encoder)
@@ -423,6 +455,10 @@ def test_a_missing_path_is_reported(tmp_path, settings, encoder):
 
 def test_progress_callback_sees_every_file(text_corpus, settings, encoder):
     seen = []
-    run([text_corpus], settings, encoder, on_file=lambda done, total, src: seen.append(
-        (done, total, src)))
+    run(
+        [text_corpus],
+        settings,
+        encoder,
+        on_file=lambda done, total, src: seen.append((done, total, src)),
+    )
     assert [d for d, _, _ in seen] == [1, 2, 3, 4, 5] and {t for _, t, _ in seen} == {5}

@@ -41,16 +41,30 @@ def by_section(chunks, section_id):
     ("line", "level", "ident", "text"),
     [
         ("Article 2205: Withdrawal", "section", "Article 2205", "Withdrawal"),
-        ("Article 34.1:  Transitional Provision from NAFTA 1994", "section", "Article 34.1",
-         "Transitional Provision from NAFTA 1994"),
+        (
+            "Article 34.1:  Transitional Provision from NAFTA 1994",
+            "section",
+            "Article 34.1",
+            "Transitional Provision from NAFTA 1994",
+        ),
         ("ARTICLE 5. Definitions", "section", "Article 5", "Definitions"),
         ("Article 12", "section", "Article 12", None),
-        ("§ 4611. Participation in joint review", "section", "§ 4611", "Participation in joint review"),
+        (
+            "§ 4611. Participation in joint review",
+            "section",
+            "§ 4611",
+            "Participation in joint review",
+        ),
         ("§ 4612.", "section", "§ 4612", None),
         ("Annex 401: Specific Rules of Origin", "section", "Annex 401", "Specific Rules of Origin"),
         ("ANNEX 300-A", "section", "Annex 300-A", None),
         ("Annex I", "section", "Annex I", None),
-        ("Chapter Twenty Two: Final Provisions", "chapter", "Chapter Twenty Two", "Final Provisions"),
+        (
+            "Chapter Twenty Two: Final Provisions",
+            "chapter",
+            "Chapter Twenty Two",
+            "Final Provisions",
+        ),
         ("CHAPTER 4", "chapter", "Chapter 4", None),
         ("# Harbourline Accord", "chapter", None, "Harbourline Accord"),
         ("## The review clause", "section", None, "The review clause"),
@@ -58,10 +72,18 @@ def by_section(chunks, section_id):
         ("== Background ==", "section", None, "Background"),
         ("1 Short title", "section", "Section 1", "Short title"),
         # PDF text runs a heading into its first sentence:
-        ("Article 2003: Cooperation The Parties shall at all times endeavor to agree", "section",
-         "Article 2003", "Cooperation"),
-        ("Article 2001: The Free Trade Commission 1. The Parties hereby establish the", "section",
-         "Article 2001", "The Free Trade Commission"),
+        (
+            "Article 2003: Cooperation The Parties shall at all times endeavor to agree",
+            "section",
+            "Article 2003",
+            "Cooperation",
+        ),
+        (
+            "Article 2001: The Free Trade Commission 1. The Parties hereby establish the",
+            "section",
+            "Article 2001",
+            "The Free Trade Commission",
+        ),
     ],
 )
 def test_parse_heading_recognises(line, level, ident, text):
@@ -103,7 +125,10 @@ def test_agreement_chunks_carry_chapter_article_and_heading_path(data_dir, encod
     meta = withdrawal.meta
     assert meta.section_heading == "Withdrawal"
     assert meta.chapter == "Chapter Thirty Four: Final Provisions"
-    assert meta.heading_path == f"{title} > Chapter Thirty Four: Final Provisions > Article 2205: Withdrawal"
+    assert (
+        meta.heading_path
+        == f"{title} > Chapter Thirty Four: Final Provisions > Article 2205: Withdrawal"
+    )
     assert meta.section_label == "Article 2205: Withdrawal"
     assert withdrawal.embed_text == f"{meta.heading_path}\n{withdrawal.text}"
     assert "six months after it gives the other Party written notice" in withdrawal.text
@@ -146,7 +171,10 @@ def test_canadian_act_numbered_sections(data_dir, encoder):
 def test_markdown_heading_path(data_dir, encoder):
     chunks = split(load(data_dir / "briefing.md", "notes/briefing.md"), encoder)
     when = next(c for c in chunks if "sixth year" in c.text)
-    assert when.meta.heading_path == "Harbourline Accord: a briefing > The review clause > When it happens"
+    assert (
+        when.meta.heading_path
+        == "Harbourline Accord: a briefing > The review clause > When it happens"
+    )
     assert when.meta.section_heading == "The review clause" and when.meta.chapter is None
     assert when.embed_text.startswith(when.meta.heading_path + "\n")
 
@@ -174,8 +202,10 @@ def test_docx_headings(tmp_path, encoder):
 
 def test_pdf_chunks_carry_their_page(tmp_path, pdf_maker, encoder):
     topics = {1: "consultations", 2: "panels", 3: "remedies"}
-    pages = [[f"Article {n}01: {topics[n].title()}", f"A paragraph about {topics[n]} and duties."]
-             for n in (1, 2, 3)]
+    pages = [
+        [f"Article {n}01: {topics[n].title()}", f"A paragraph about {topics[n]} and duties."]
+        for n in (1, 2, 3)
+    ]
     doc = load(pdf_maker(tmp_path / "a.pdf", pages), "a.pdf")
     chunks = split(doc, encoder)
     for n in (1, 2, 3):
@@ -190,18 +220,25 @@ def test_pdf_chunks_never_span_pages(tmp_path, pdf_maker, encoder):
     doc = load(pdf_maker(tmp_path / "b.pdf", pages, header=None, footer=None), "b.pdf")
     chunks = split(doc, encoder)
     assert [(c.meta.page, c.text) for c in chunks] == [
-        (1, "Short text on the first page."), (2, "Short text on the second page.")]
+        (1, "Short text on the first page."),
+        (2, "Short text on the second page."),
+    ]
 
 
 def test_offsets_hashes_and_ids_are_consistent(data_dir, encoder):
-    for name in ("accord_excerpt.txt", "statute_excerpt.txt", "act_excerpt.txt", "briefing.md",
-                 "news_page.html"):
+    for name in (
+        "accord_excerpt.txt",
+        "statute_excerpt.txt",
+        "act_excerpt.txt",
+        "briefing.md",
+        "news_page.html",
+    ):
         doc = load(data_dir / name, name)
         chunks = split(doc, encoder, file_hash="f" * 64)
         assert chunks
         for index, chunk in enumerate(chunks):
             meta = chunk.meta
-            assert doc.text[meta.start:meta.end] == chunk.text, name
+            assert doc.text[meta.start : meta.end] == chunk.text, name
             assert meta.content_hash == hashlib.sha256(chunk.embed_text.encode()).hexdigest()
             assert meta.chunk_index == index and meta.file_hash == "f" * 64
             assert chunk.embed_text == f"{meta.heading_path}\n{chunk.text}"
@@ -227,8 +264,9 @@ def test_ids_survive_an_edit_elsewhere_in_the_document(data_dir, encoder):
 
 
 # --- the token limit ------------------------------------------------------------------------
-def test_no_chunk_exceeds_the_model_limit_on_the_shared_corpus_legislation(shared_corpus, encoder,
-                                                                           model_tokens):
+def test_no_chunk_exceeds_the_model_limit_on_the_shared_corpus_legislation(
+    shared_corpus, encoder, model_tokens
+):
     path = next((shared_corpus / "legislation").glob("uscode19_ch29_*part1*.txt"))
     chunks = split(load(path, path.name), encoder)
     assert len(chunks) > 100
@@ -237,14 +275,31 @@ def test_no_chunk_exceeds_the_model_limit_on_the_shared_corpus_legislation(share
 
 def _pathological_docs() -> dict[str, str]:
     rnd = random.Random(7)
-    vocab = ["tariff", "origin", "quota", "levy", "goods", "party", "shall", "customs",
-             "regional", "value", "content", "interoperability", "x7q", "ÿüñ"]
+    vocab = [
+        "tariff",
+        "origin",
+        "quota",
+        "levy",
+        "goods",
+        "party",
+        "shall",
+        "customs",
+        "regional",
+        "value",
+        "content",
+        "interoperability",
+        "x7q",
+        "ÿüñ",
+    ]
     return {
         "one 5,000-word paragraph": " ".join(rnd.choice(vocab) for _ in range(5000)),
         "a giant URL": "See https://trade.example.org/"
-        + "/".join(f"seg{i}q{i * 7}" for i in range(3000)) + " for the schedule.",
+        + "/".join(f"seg{i}q{i * 7}" for i in range(3000))
+        + " for the schedule.",
         "a run of symbols": "Intro.\n\n" + "".join(rnd.choice("/-_.:;!?#") for _ in range(6000)),
-        "CJK without spaces": "".join(rnd.choice("关税原产地规则协定缔约方货物") for _ in range(4000)),
+        "CJK without spaces": "".join(
+            rnd.choice("关税原产地规则协定缔约方货物") for _ in range(4000)
+        ),
     }
 
 
@@ -256,15 +311,19 @@ def test_pathological_input_never_exceeds_the_limit_and_loses_no_text(name, enco
     assert len(chunks) > 1
     assert max(model_tokens(c.embed_text) for c in chunks) <= MAX_TOKENS
     for chunk in chunks:
-        assert text[chunk.meta.start:chunk.meta.end] == chunk.text
+        assert text[chunk.meta.start : chunk.meta.end] == chunk.text
     # Every non-space character is in some chunk, once (chunks do not overlap).
     covered = sum(len(re.sub(r"\s", "", c.text)) for c in chunks)
     assert covered == len(re.sub(r"\s", "", text))
 
 
 def test_an_absurdly_long_title_is_cut_to_fit(encoder, model_tokens):
-    doc = LoadedDocument(source="t.txt", title="关税规则 " * 300, kind="document",
-                         text="A short body about duties.\n\n" + "More words about quotas. " * 200)
+    doc = LoadedDocument(
+        source="t.txt",
+        title="关税规则 " * 300,
+        kind="document",
+        text="A short body about duties.\n\n" + "More words about quotas. " * 200,
+    )
     chunks = split(doc, encoder)
     assert max(model_tokens(c.embed_text) for c in chunks) <= MAX_TOKENS
     assert all(encoder.count_tokens(c.meta.heading_path) <= MAX_TOKENS // 3 for c in chunks)

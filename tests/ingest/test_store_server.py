@@ -52,9 +52,18 @@ def chroma_server(tmp_path):
     log = tmp_path / "chroma.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(CHROMA), "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1",
-             "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                str(CHROMA),
+                "run",
+                "--path",
+                str(tmp_path / "server-data"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -69,17 +78,16 @@ def chroma_server(tmp_path):
             proc.wait(timeout=15)
 
 
-def test_ingest_reingest_and_query_through_a_chroma_server(chroma_server, text_corpus, settings,
-                                                           encoder, tmp_path):
+def test_ingest_reingest_and_query_through_a_chroma_server(
+    chroma_server, text_corpus, settings, encoder, tmp_path
+):
     server_settings = settings.model_copy(update={"chroma_url": chroma_server})
-    first = ingest_paths([text_corpus], settings=server_settings, encoder=encoder,
-                         progress=False)
+    first = ingest_paths([text_corpus], settings=server_settings, encoder=encoder, progress=False)
     assert first.index == chroma_server
     assert first.totals["new"] == 5 and first.chunks_added > 5
     assert not (tmp_path / "index").exists()  # nothing went to the embedded index
 
-    second = ingest_paths([text_corpus], settings=server_settings, encoder=encoder,
-                          progress=False)
+    second = ingest_paths([text_corpus], settings=server_settings, encoder=encoder, progress=False)
     assert second.embeddings_computed == 0 and second.totals["unchanged"] == 5
 
     store = open_store(server_settings, encoder.label, encoder.max_tokens)
