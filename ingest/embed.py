@@ -71,6 +71,10 @@ class Encoder:
 
     def _load(self) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        # transformers draws a "Loading weights" bar on stderr: noise in the CLI's output.
+        hf_logging.disable_progress_bar()
 
         try:
             model = SentenceTransformer(self.path, device=self.device)
