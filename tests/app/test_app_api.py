@@ -12,8 +12,8 @@ import sqlite3
 import httpx
 import pytest
 from app_fakes import FakeChain
-
-import app as webapp
+from app_support import *  # noqa: F403 (the fixtures)
+from app_support import webapp
 
 QUESTION = "Why are Canada–Mexico relations at a low point?"
 

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
-
-import app as webapp
+from app_support import *  # noqa: F403 (the fixtures)
+from app_support import free_port, webapp
 
 pytestmark = pytest.mark.browser
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
+from app_support import webapp
 
-import app as webapp
 from rag.models import Answer, Citation
 
 HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)"> ${alert(3)} {{x}} `y`'

@@ -1,7 +1,15 @@
-"""Fixtures for the web app tests: a real index of docs_corpus/, real uvicorn servers."""
+"""Helpers and fixtures for the web app tests: free ports, live uvicorn servers, real indexes.
+
+Why not a conftest.py: this folder is named like the module under test, and it sorts before
+tests/conftest.py. A conftest.py here would be first on sys.path as "conftest" when
+--doctest-modules imports tests/conftest.py ("import file mismatch"), and `import app` finds
+this folder (a namespace package) instead of app.py. So test modules take their fixtures
+with ``from app_support import *``, and app.py as ``from app_support import webapp``.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import socket
 import sys
@@ -14,11 +22,33 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# This folder is named like the module under test: without the project root first on
-# sys.path, `import app` would find this folder (a namespace package) instead of app.py.
-if str(ROOT) not in sys.path[:1]:
-    sys.path.insert(0, str(ROOT))
 DOCS_CORPUS = ROOT / "docs_corpus"
+
+# What `from app_support import *` brings: the fixtures.
+__all__ = [
+    "client_for",
+    "corpus_copy",
+    "corpus_index",
+    "corpus_settings",
+    "serve",
+    "tiny_base",
+    "tiny_settings",
+]
+
+
+def _load_app():
+    """app.py as the module "app" (a plain `import app` from here finds this folder)."""
+    module = sys.modules.get("app")
+    if module is not None and getattr(module, "__file__", None) == str(ROOT / "app.py"):
+        return module
+    spec = importlib.util.spec_from_file_location("app", ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["app"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+webapp = _load_app()
 
 
 def free_port() -> int:
@@ -60,14 +90,6 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def corpus_copy(tmp_path_factory) -> Path:
-    """docs_corpus/ copied (the app is pointed at a copy: tests may delete files)."""
-    dest = tmp_path_factory.mktemp("corpus") / "docs_corpus"
-    shutil.copytree(DOCS_CORPUS, dest, ignore=shutil.ignore_patterns("*.py"))
-    return dest
-
-
 def make_settings(base: Path, corpus: Path, **overrides):
     from tradechat.settings import Settings
 
@@ -76,15 +98,27 @@ def make_settings(base: Path, corpus: Path, **overrides):
     )
 
 
-@pytest.fixture(scope="session")
-def indexed_base(tmp_path_factory, corpus_copy) -> Path:
-    """A folder holding a real index of the corpus copy, built once per session."""
-    from ingest.pipeline import ingest_paths
+_BUILT: dict[str, tuple[Path, Path]] = {}
 
-    base = tmp_path_factory.mktemp("indexed")
-    report = ingest_paths([corpus_copy], settings=make_settings(base, corpus_copy), progress=False)
-    assert report.totals["failed"] == 0, report.files
-    return base
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory) -> tuple[Path, Path]:
+    """(data folder, corpus folder): a real index of a copy of docs_corpus/, built once.
+
+    Each test module that imports this fixture gets its own session fixture, hence the
+    cache: the index is built once per run. Tests must not change it.
+    """
+    if "corpus" not in _BUILT:
+        from ingest.pipeline import ingest_paths
+
+        root = tmp_path_factory.mktemp("corpus")
+        corpus = root / "docs_corpus"
+        shutil.copytree(DOCS_CORPUS, corpus, ignore=shutil.ignore_patterns("*.py"))
+        base = root / "indexed"
+        report = ingest_paths([corpus], settings=make_settings(base, corpus), progress=False)
+        assert report.totals["failed"] == 0, report.files
+        _BUILT["corpus"] = (base, corpus)
+    return _BUILT["corpus"]
 
 
 TINY_MD = """# Port fees notice
@@ -149,6 +183,11 @@ def tiny_settings(tiny_base):
 
 
 @pytest.fixture
-def corpus_settings(indexed_base, corpus_copy):
+def corpus_copy(corpus_index) -> Path:
+    return corpus_index[1]
+
+
+@pytest.fixture
+def corpus_settings(corpus_index):
     """``corpus_settings(**overrides)``: settings for the docs_corpus index (do not change it)."""
-    return lambda **kw: make_settings(indexed_base, corpus_copy, **kw)
+    return lambda **kw: make_settings(*corpus_index, **kw)
