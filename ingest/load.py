@@ -198,7 +198,7 @@ def html_to_text(html: str) -> tuple[str, str]:
     if not title:
         h1 = next((b for b in blocks if b.startswith("# ")), "")
         title = h1[2:]
-    title = re.sub(r"\s+-\s+[^-]{2,40}$", "", title).strip()  # "Headline - The Site"
+    title = title.strip()
     return title, "\n\n".join(blocks) + "\n"
 
 

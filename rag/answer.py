@@ -1,10 +1,9 @@
 """The default answerer: extractive, offline, no LLM.
 
-It scores every sentence of the retrieved passages against the question (the same embedding
-model, plus lexical evidence weighted by rarity, plus the passage's retrieval rank), keeps
-the few best non-redundant ones, and writes them in reading order, each with the ``[n]`` of
-its passage. For a "why" question, sentences that state a cause are preferred, and the
-sentence right after a selected one is taken along when it carries the cause.
+From the sentences that re-ranking scored (embedding cosine, rarity-weighted term overlap,
+the kind of content the question asks for), it keeps the few best non-redundant ones and
+writes them in reading order, each with the ``[n]`` of its passage. For a "why" question the
+sentence right after a chosen one is taken along when it states a cause.
 """
 
 from __future__ import annotations
@@ -12,31 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
-
-from ingest.embed import Encoder
+from rag.rerank import _CAUSAL, ScoredSentence, is_why
 from rag.retrieve import BM25Index, Passage
-from rag.text import Sentence, sentences, terms
-
-_CAUSAL = re.compile(
-    r"\b(because|due to|owing to|as a result|result(?:ed|s)? (?:in|from)|led to|leads? to|"
-    r"caus(?:e|ed|es|ing)|reason|meant to|in order to|so that|aimed at|angered|anger|"
-    r"prompted|after|since|following|in response|retaliat\w*|to limit|to address|"
-    r"to protect|to prevent|to ensure|for the purpose|purpose of|in light of)\b",
-    re.I,
-)
-_WHY = re.compile(r"^\s*(why|what (?:caused|led|prompted|explains)|how come|for what reason)\b|\bwhy\b", re.I)
-_HEADING_LINE = re.compile(r"^(#{1,6}\s|§|Article\s+\d|Chapter\s|SUBCHAPTER|Annex\s)", re.I)
-
-
-@dataclass
-class ScoredSentence:
-    passage: int  # index into the passages list
-    sentence: Sentence
-    cosine: float
-    lexical: float
-    score: float
-    embedding: np.ndarray
+from rag.text import terms
 
 
 @dataclass
@@ -44,45 +21,9 @@ class Draft:
     """An answer before citation checking: text with [n] markers that index passages."""
 
     text: str
-    evidence: float  # how well the best evidence answers the question (for refusal)
+    evidence: float  # how well the best sentence answers the question (for refusal)
     coverage: float  # share of the question's key terms found in the passages
     sentences: list[ScoredSentence]
-
-
-def is_why(question: str) -> bool:
-    return bool(_WHY.search(question))
-
-
-def score_sentences(question: str, passages: list[Passage], encoder: Encoder,
-                    bm25: BM25Index | None, q_emb: np.ndarray | None = None) -> list[ScoredSentence]:
-    """Every usable sentence of ``passages``, scored against ``question``."""
-    q_terms = set(terms(question))
-    weights = {t: (bm25.idf_of(t) if bm25 is not None else 1.0) for t in q_terms}
-    total_w = sum(weights.values()) or 1.0
-    why = is_why(question)
-    items: list[tuple[int, Sentence]] = []
-    for pi, p in enumerate(passages):
-        for s in sentences(p.text):
-            words = len(s.text.split())
-            if words < 4 or _HEADING_LINE.match(s.text) and words < 14:
-                continue
-            items.append((pi, s))
-    if not items:
-        return []
-    if q_emb is None:
-        q_emb = np.asarray(encoder.embed_one(question), dtype=np.float32)
-    embs = np.asarray(encoder.embed([s.text for _, s in items]), dtype=np.float32)
-    cos = embs @ q_emb
-    out = []
-    for (pi, s), c, e in zip(items, cos, embs, strict=True):
-        s_terms = set(terms(s.text))
-        lex = sum(w for t, w in weights.items() if t in s_terms) / total_w
-        rank_prior = 1.0 / (1.0 + 0.25 * pi)
-        score = 0.55 * float(c) + 0.30 * lex + 0.15 * rank_prior
-        if why and _CAUSAL.search(s.text):
-            score += 0.06
-        out.append(ScoredSentence(pi, s, float(c), lex, score, e))
-    return out
 
 
 def key_term_coverage(question: str, passages: list[Passage], bm25: BM25Index | None) -> float:
@@ -98,12 +39,11 @@ def key_term_coverage(question: str, passages: list[Passage], bm25: BM25Index | 
     return sum(w for t, w in weights.items() if t in text_terms) / total
 
 
-def extractive_answer(question: str, passages: list[Passage], encoder: Encoder,
+def extractive_answer(question: str, passages: list[Passage], scored: list[ScoredSentence],
                       bm25: BM25Index | None, max_sentences: int = 4,
-                      q_emb: np.ndarray | None = None) -> Draft:
+                      keep_ratio: float = 0.8) -> Draft:
     """Pick and order the sentences that best answer ``question``; mark each with [n]
     where n is 1 + the index of its passage."""
-    scored = score_sentences(question, passages, encoder, bm25, q_emb)
     coverage = key_term_coverage(question, passages, bm25)
     if not scored:
         return Draft("", 0.0, coverage, [])
@@ -111,50 +51,86 @@ def extractive_answer(question: str, passages: list[Passage], encoder: Encoder,
     best = ranked[0].score
     chosen: list[ScoredSentence] = []
     for cand in ranked:
-        if len(chosen) >= max_sentences or cand.score < best * 0.8:
+        if len(chosen) >= max_sentences or cand.score < best * keep_ratio:
             break
         if any(float(cand.embedding @ c.embedding) > 0.9 for c in chosen):
             continue  # near-duplicate of a chosen sentence
         chosen.append(cand)
     if is_why(question):
-        chosen = _with_causes(chosen, scored, max_sentences + 1)
+        chosen = _with_causes(chosen, scored)
     # Reading order: passages by rank, sentences by position within their passage.
     chosen.sort(key=lambda x: (x.passage, x.sentence.start))
-    parts = [_with_marker(c.sentence.text, c.passage + 1) for c in chosen]
-    evidence = 0.7 * ranked[0].cosine + 0.3 * ranked[0].lexical
+    parts = [with_marker(c.sentence.text, c.passage + 1) for c in chosen]
+    top = ranked[0]
+    evidence = 0.6 * top.cosine + 0.4 * top.lexical
     return Draft(" ".join(parts), evidence, coverage, chosen)
 
 
-def _with_causes(chosen: list[ScoredSentence], scored: list[ScoredSentence],
-                 limit: int) -> list[ScoredSentence]:
+def _with_causes(chosen: list[ScoredSentence], scored: list[ScoredSentence]) -> list[ScoredSentence]:
     """Take along the sentence that follows a chosen one when it states a cause."""
-    by_pos = {(s.passage, s.sentence.start): i for i, s in enumerate(scored)}
     order = sorted(scored, key=lambda x: (x.passage, x.sentence.start))
     index = {id(s): i for i, s in enumerate(order)}
     extra: list[ScoredSentence] = []
     for c in chosen:
-        i = index.get(id(c))
-        if i is None:
-            continue
+        i = index[id(c)]
         for nxt in order[i + 1:i + 3]:
             if nxt.passage != c.passage:
                 break
             if _CAUSAL.search(nxt.sentence.text) and nxt not in chosen and nxt not in extra:
                 extra.append(nxt)
                 break
-    del by_pos
-    return (chosen + extra)[: max(limit, len(chosen))]
+    return chosen + extra[:2]
 
 
-def _with_marker(sentence: str, n: int) -> str:
-    """Put ``[n]`` before the sentence's final punctuation.
+def with_marker(sentence: str, n: int) -> str:
+    """Put ``[n]`` before the sentence's final punctuation, on one line.
 
-    >>> _with_marker("It ended in 2020.", 2)
+    >>> with_marker("It ended in 2020.", 2)
     'It ended in 2020 [2].'
     """
-    s = sentence.strip()
-    s = re.sub(r"\s*\n\s*", " ", s)
-    m = re.search(r"([.!?;:]['\"”’)]*)$", s)
+    s = re.sub(r"\s*\n\s*", " ", sentence.strip())
+    m = re.search(r"([.!?;:,]['\"”’)]*)$", s)
     if m:
-        return f"{s[:m.start()].rstrip()} [{n}]{m.group(1).rstrip(';:') or '.'}"
+        end = m.group(1).rstrip(";:,") or "."
+        return f"{s[:m.start()].rstrip()} [{n}]{end}"
     return f"{s} [{n}]."
+
+
+_QUESTION_WORDS = frozenset(
+    "what which who whom whose when where why how does do did is are was were can could "
+    "should would will under in and so the a an if once according as after before for of "
+    "to on at by with from suppose".split()
+)
+_NUMBER = re.compile(r"(?<![\w.§])\d[\d,]*(?:\.\d+)?(?![\w])")
+_ENTITY = re.compile(r"\b[A-Z][\w.&'’-]*(?:\s+(?:of\s+)?[A-Z][\w.&'’-]*)*")
+
+
+def unsupported_constraints(question: str, passages: list[Passage],
+                            bm25: BM25Index | None) -> list[str]:
+    """Specifics the question names that the evidence cannot speak to.
+
+    Two kinds: a number of two or more digits (a year, an amount) that occurs in none of
+    the retrieved passages; and a name whose words occur nowhere in the whole index (the
+    documents are not about it at all). Identifiers such as "Article 2205" are left to
+    retrieval.
+
+    >>> unsupported_constraints("Who chaired the 2026 review?", [], None)
+    ['2026']
+    """
+    text = " ".join(f"{p.meta.heading_path} {p.text}" for p in passages)
+    missing: list[str] = []
+    q_wo_ids = re.sub(r"(?i)\b(article|section|annex|chapter|order|no\.)\s+[\d.]+|§+\s*[\d.]+|"
+                      r"\b\d+\s+U\.?S\.?C\.?", " ", question)
+    for num in _NUMBER.findall(q_wo_ids):
+        digits = num.replace(",", "")
+        if len(digits.replace(".", "")) >= 2 and num not in text and digits not in text:
+            missing.append(num)
+    if bm25 is not None:
+        for ent in _ENTITY.findall(question):
+            words = [w.strip(".’'") for w in ent.split()]
+            words = [w for w in words if w and w.lower() not in _QUESTION_WORDS]
+            unknown = [w for w in words if not any(t in bm25.vocab for t in terms(w))
+                       and terms(w)]
+            if unknown:
+                missing.append(" ".join(unknown))
+    return missing

@@ -26,11 +26,12 @@ import numpy as np
 from ingest.embed import Encoder, get_encoder
 from ingest.store import IndexStore, open_store
 from rag import prompts
-from rag.answer import extractive_answer, key_term_coverage
+from rag.answer import extractive_answer, key_term_coverage, unsupported_constraints
 from rag.cite import CitationChecker, verify
 from rag.condense import llm_standalone, rule_standalone
 from rag.llm import make_chat_model
 from rag.models import Answer, RetrievedRef, Turn
+from rag.rerank import ScoredSentence, SentenceBank, rerank
 from rag.retrieve import Passage, Retriever
 from tradechat.errors import BadRequestError, IndexNotFoundError
 from tradechat.settings import Settings, get_settings
@@ -45,6 +46,7 @@ class _State:
     filters: dict | None
     standalone: str
     passages: list[Passage] = field(default_factory=list)
+    scored: list[ScoredSentence] = field(default_factory=list)
     q_emb: np.ndarray | None = None
     started: float = 0.0
     retrieve_ms: float = 0.0
@@ -63,6 +65,7 @@ class RagPipeline:
         self.llm = llm if llm is not None else make_chat_model(settings)
         self._docs: dict[str, str | None] = {}
         self._emb_cache: dict[str, np.ndarray] = {}
+        self.bank = SentenceBank(self.encoder)
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -70,6 +73,7 @@ class RagPipeline:
         with self._lock:
             self._docs.clear()
             self._emb_cache.clear()
+        self.bank.clear()
 
     def document_text(self, source: str) -> str | None:
         with self._lock:
@@ -100,8 +104,12 @@ class RagPipeline:
             standalone = rule_standalone(question, history)
         state = _State(question, history, inputs.get("filters"), standalone, started=started)
         state.q_emb = np.asarray(self.encoder.embed_one(standalone), dtype=np.float32)
-        state.passages = self.retriever.retrieve(standalone, state.filters,
-                                                 query_embedding=state.q_emb.tolist())
+        candidates = self.retriever.candidates(standalone, state.filters,
+                                               query_embedding=state.q_emb.tolist())
+        s = self.settings
+        state.passages, state.scored = rerank(
+            standalone, candidates, self.bank, state.q_emb, self.retriever.bm25(), s.top_k,
+            s.mmr_lambda, s.max_per_source, s.answer_passages)
         state.retrieve_ms = (time.perf_counter() - started) * 1000
         return state
 
@@ -117,16 +125,18 @@ class RagPipeline:
         bm25 = self.retriever.bm25()
         retrieved = [RetrievedRef(source=p.meta.source, section=p.meta.section_label,
                                   page=p.meta.page, score=round(p.score, 4)) for p in passages]
-        checker = CitationChecker(self.encoder, passages, cache=self._emb_cache)
+        checker = CitationChecker(self.encoder, passages, self.bank, cache=self._emb_cache)
         refused = False
+        missing: list[str] = []
         text, citations = "", []
         if not passages:
             refused = True
         elif self.llm is None:
             # The condensed question carries the follow-up's context; the raw one its focus.
-            draft = extractive_answer(state.standalone, passages, self.encoder, bm25,
-                                      s.answer_sentences, q_emb=state.q_emb)
-            refused = not self._answerable(draft.evidence, draft.coverage)
+            draft = extractive_answer(state.standalone, passages, state.scored, bm25,
+                                      s.answer_sentences)
+            missing = unsupported_constraints(state.standalone, passages, bm25)
+            refused = bool(missing) or not self._answerable(draft.evidence, draft.coverage)
             if not refused:
                 for sc in draft.sentences:  # quotes are the chosen sentences themselves
                     checker.cache.setdefault(" ".join(sc.sentence.text.split()), sc.embedding)
@@ -135,7 +145,9 @@ class RagPipeline:
                     yield {"event": "token", "data": piece}
         else:
             coverage = key_term_coverage(state.standalone, passages, bm25)
-            if not self._answerable(max(p.dense for p in passages), coverage, lenient=True):
+            missing = unsupported_constraints(state.standalone, passages, bm25)
+            if missing or not self._answerable(max(p.dense for p in passages), coverage,
+                                               lenient=True):
                 refused = True
             else:
                 raw = ""
@@ -151,7 +163,7 @@ class RagPipeline:
                     refused = not citations
         if refused or not citations:
             refused = True
-            text = _refusal_text(passages)
+            text = _refusal_text(passages, missing)
             citations = []
             yield {"event": "token", "data": text}
         answer_ms = (time.perf_counter() - t0) * 1000
@@ -184,15 +196,18 @@ def _sentence_pieces(text: str) -> list[str]:
     return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
 
 
-def _refusal_text(passages: list[Passage]) -> str:
+def _refusal_text(passages: list[Passage], missing: list[str]) -> str:
     seen: list[str] = []
     for p in passages:
         label = p.meta.title + (f" ({p.meta.section_label})" if p.meta.section_label else "")
         if label not in seen:
             seen.append(label)
-    if not seen:
-        return prompts.EXTRACTIVE_REFUSAL_EMPTY
-    return prompts.EXTRACTIVE_REFUSAL.format(sources="; ".join(seen[:3]))
+    text = prompts.EXTRACTIVE_REFUSAL_EMPTY
+    if seen:
+        text = prompts.EXTRACTIVE_REFUSAL.format(sources="; ".join(seen[:3]))
+    if missing:
+        text += " " + prompts.REFUSAL_MISSING.format(items=", ".join(f"“{m}”" for m in missing))
+    return text
 
 
 # --- the runnable and the entry points -------------------------------------------------------

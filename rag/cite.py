@@ -14,6 +14,7 @@ import numpy as np
 
 from ingest.embed import Encoder
 from rag.models import Citation
+from rag.rerank import SentenceBank
 from rag.retrieve import Passage
 from rag.text import sentences, terms
 
@@ -49,38 +50,44 @@ class Support:
 
 
 class CitationChecker:
-    """Finds, for an answer sentence, the passage sentence that supports it best."""
+    """Finds, for an answer sentence, the passage sentence that supports it best.
 
-    def __init__(self, encoder: Encoder, passages: list[Passage], min_support: float = 0.55,
-                 cache: dict[str, np.ndarray] | None = None):
+    Passage sentences and their embeddings come from the ``SentenceBank`` (computed once per
+    chunk); only the answer's own sentences are embedded here.
+    """
+
+    def __init__(self, encoder: Encoder, passages: list[Passage], bank: SentenceBank,
+                 min_support: float = 0.55, cache: dict[str, np.ndarray] | None = None):
         self.encoder = encoder
         self.passages = passages
+        self.bank = bank
         self.min_support = min_support
         self.cache = cache if cache is not None else {}
-        self._sents = [sentences(p.text) for p in passages]
+        self._banked: dict[int, tuple[list, np.ndarray]] = {}
 
-    def _embed(self, texts: list[str]) -> list[np.ndarray]:
-        keys = [_norm(t) for t in texts]
-        missing = [k for k in dict.fromkeys(keys) if k not in self.cache]
-        if missing:
-            for k, e in zip(missing, self.encoder.embed(missing), strict=True):
-                self.cache[k] = np.asarray(e, dtype=np.float32)
-        return [self.cache[k] for k in keys]
+    def _embed(self, text: str) -> np.ndarray:
+        key = _norm(text)
+        if key not in self.cache:
+            self.cache[key] = np.asarray(self.encoder.embed_one(key), dtype=np.float32)
+        return self.cache[key]
+
+    def _sentences(self, passage: int) -> tuple[list, np.ndarray]:
+        if passage not in self._banked:
+            self._banked[passage] = self.bank.get([self.passages[passage]])[0]
+        return self._banked[passage]
 
     def support(self, sentence: str, passage: int) -> Support | None:
-        """The best-supporting sentence of ``passages[passage]`` (or a window of two)."""
-        cands = self._sents[passage]
+        """The best-supporting sentence of ``passages[passage]``."""
+        cands, c_embs = self._sentences(passage)
         if not cands:
             return None
-        s_emb = self._embed([sentence])[0]
-        c_embs = self._embed([c.text for c in cands])
+        s_emb = self._embed(sentence)
         s_terms = set(terms(sentence))
         best: Support | None = None
-        for c, e in zip(cands, c_embs, strict=True):
-            cos = float(e @ s_emb)
+        for c, cos in zip(cands, c_embs @ s_emb, strict=True):
             c_terms = set(terms(c.text))
             overlap = len(s_terms & c_terms) / max(1, len(s_terms))
-            score = 0.7 * cos + 0.3 * overlap
+            score = 0.7 * float(cos) + 0.3 * overlap
             if best is None or score > best.score:
                 best = Support(passage, c.text, c.start, c.end, score)
         return best

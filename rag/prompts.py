@@ -35,6 +35,7 @@ Standalone question:"""
 EXTRACTIVE_REFUSAL = (
     "The documents I have do not answer this question. The closest sources are: {sources}."
 )
+REFUSAL_MISSING = "Nothing retrieved mentions {items}."
 EXTRACTIVE_REFUSAL_EMPTY = "The documents I have do not answer this question."
 
 

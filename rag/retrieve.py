@@ -114,6 +114,13 @@ class Retriever:
                  query_embedding: list[float] | None = None) -> list[Passage]:
         """The top passages for ``query``, fused, diversified, best first."""
         s = self.settings
+        pool = self.candidates(query, filters, query_embedding)
+        return mmr(pool, s.top_k, s.mmr_lambda, s.max_per_source)
+
+    def candidates(self, query: str, filters: dict | None = None,
+                   query_embedding: list[float] | None = None) -> list[Passage]:
+        """The fused candidate pool (``rerank_pool`` passages, best first, with embeddings)."""
+        s = self.settings
         mode = s.retrieval_mode
         where = _where(filters)
         ranked: list[list[str]] = []
@@ -152,9 +159,17 @@ class Retriever:
         best = max(fused.values())
         for cid, score in fused.items():
             pool[cid].score = score / best
-        candidates = sorted(pool.values(), key=lambda p: -p.score)[: max(s.top_k * 4, 20)]
+        candidates = sorted(pool.values(), key=lambda p: -p.score)[: max(s.top_k, s.rerank_pool)]
+        # A passage that one retriever ranks near the top stays in the pool even when the
+        # other retriever missed it (RRF alone would bury it): re-ranking decides.
+        have = {p.id for p in candidates}
+        for lst in ranked:
+            for cid in lst[:4]:
+                if cid not in have:
+                    have.add(cid)
+                    candidates.append(pool[cid])
         self._fill_embeddings(candidates)
-        return mmr(candidates, s.top_k, s.mmr_lambda, s.max_per_source)
+        return candidates
 
     def _identifier_hits(self, idents: list[str], bm25: BM25Index, query: str,
                          allowed: np.ndarray | None, pool: dict[str, Passage]) -> list[str]:

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     mmr_lambda: float = Field(
         0.75, ge=0, le=1, description="Relevance vs. diversity trade-off (1 = no diversity)."
     )
+    rerank_pool: int = Field(
+        12, ge=1,
+        description="Fused candidates re-scored sentence by sentence before the final top_k.",
+    )
     max_per_source: int = Field(3, ge=1, description="At most this many passages per document.")
 
     # --- answering --------------------------------------------------------------------------
@@ -77,6 +81,9 @@ class Settings(BaseSettings):
         "extractive",
         description="extractive: offline, no LLM. openai: any OpenAI-compatible server. "
         "ollama: a local Ollama server.",
+    )
+    answer_passages: int = Field(
+        4, ge=1, description="Top passages whose sentences the extractive answerer reads."
     )
     answer_sentences: int = Field(4, ge=1, description="Sentences in an extractive answer.")
     refusal_threshold: float = Field(

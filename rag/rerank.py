@@ -1,0 +1,179 @@
+"""Sentence-level re-ranking of the fused candidates.
+
+Each candidate passage is scored by its best sentence against the question (embedding
+cosine, rarity-weighted term overlap, and whether the sentence has the kind of content the
+question asks for: a date for "when", a number for "how many", a cause for "why"). The
+final passages mix that with the fused retrieval score and are picked by MMR with a cap per
+document. The sentence scores are kept: the extractive answerer reads them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.embed import Encoder
+from rag.retrieve import BM25Index, Passage, mmr
+from rag.text import Sentence, sentences, terms
+
+_CAUSAL = re.compile(
+    r"\b(because|due to|owing to|as a result|result(?:ed|s)? (?:in|from)|led to|leads? to|"
+    r"caus(?:e|ed|es|ing)|reasons?|meant to|in order to|so that|aimed at|angered|anger|"
+    r"prompted|in response|retaliat\w*|to limit|to address|to protect|to prevent|"
+    r"to ensure|for the purpose|purpose of|in light of|threat|concern\w*|distrust|"
+    r"fear\w*|blam\w*)\b",
+    re.I,
+)
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+_DATE = re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b{_MONTH}\s*\d{{1,2}}\b|\b\d{{1,2}}\s+{_MONTH}")
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+    r"thirty|forty|fifty|sixty|ninety|hundred|percent|half|third|quarter)\b", re.I)
+_NAME = re.compile(
+    r"\b[A-Z][a-z]+\s+[A-Z][a-z]+\b|\b(President|Minister|Secretary|Representative|"
+    r"Commission|Council|Committee|Board|Attorney|Department|Commissioner|Party)\b")
+_ASKS = [
+    (re.compile(r"^\s*(when|by when)\b|\b(what|which) (date|year|day|month)\b|\bsince when\b",
+                re.I), _DATE),
+    (re.compile(r"\bhow (many|much|long|often|soon|big|large|far)\b|\bwhat (percentage|share|"
+                r"proportion|rate|amount|threshold|deadline|period|percent)\b|\b(minimum|"
+                r"maximum|largest|biggest|highest|lowest)\b", re.I), _NUMBER),
+    (re.compile(r"^\s*(who|whom|whose)\b|\bwhich (countr\w+|person|leaders?|officials?|"
+                r"agency|body|minister|committee|official)\b", re.I), _NAME),
+]
+_WHY = re.compile(r"^\s*(why|what (caused|led|prompted|explains))\b|\bwhy\b|\breasons?\b", re.I)
+_HEADING_LINE = re.compile(r"^(#{1,6}\s|§|Article\s+\d|Chapter\s|SUBCHAPTER|Annex\s)", re.I)
+
+
+def is_why(question: str) -> bool:
+    return bool(_WHY.search(question))
+
+
+def expected_pattern(question: str) -> re.Pattern[str] | None:
+    """What an answer sentence should contain, judging by the question word.
+
+    >>> expected_pattern("When did the USMCA enter into force?") is _DATE
+    True
+    >>> expected_pattern("Explain Article 2205.") is None
+    True
+    """
+    for asks, pattern in _ASKS:
+        if asks.search(question):
+            return pattern
+    return None
+
+
+@dataclass
+class ScoredSentence:
+    passage: int  # index into the passage list it was scored with
+    sentence: Sentence
+    cosine: float
+    lexical: float
+    score: float
+    embedding: np.ndarray
+
+
+class SentenceBank:
+    """Sentences and their embeddings per chunk id, computed once (LRU-bounded)."""
+
+    def __init__(self, encoder: Encoder, max_chunks: int = 4000):
+        self.encoder = encoder
+        self.max_chunks = max_chunks
+        self._data: OrderedDict[str, tuple[list[Sentence], np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, passages: list[Passage]) -> list[tuple[list[Sentence], np.ndarray]]:
+        with self._lock:
+            missing = [p for p in passages if p.id not in self._data]
+        todo: list[tuple[Passage, list[Sentence]]] = []
+        texts: list[str] = []
+        for p in dict((p.id, p) for p in missing).values():
+            sents = [s for s in sentences(p.text) if _usable(s.text)]
+            todo.append((p, sents))
+            texts.extend(s.text for s in sents)
+        embs = np.asarray(self.encoder.embed(texts), dtype=np.float32) if texts else None
+        pos = 0
+        with self._lock:
+            for p, sents in todo:
+                n = len(sents)
+                block = embs[pos:pos + n] if embs is not None else np.zeros((0, 1), np.float32)
+                pos += n
+                self._data[p.id] = (sents, block)
+            out = []
+            for p in passages:
+                self._data.move_to_end(p.id)
+                out.append(self._data[p.id])
+            while len(self._data) > self.max_chunks:
+                self._data.popitem(last=False)
+        return out
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+def _usable(text: str) -> bool:
+    words = len(text.split())
+    return words >= 4 and not (_HEADING_LINE.match(text) and words < 14)
+
+
+def score_sentences(question: str, passages: list[Passage], bank: SentenceBank,
+                    q_emb: np.ndarray, bm25: BM25Index | None) -> list[ScoredSentence]:
+    """Every usable sentence of ``passages``, scored against ``question``."""
+    q_terms = set(terms(question))
+    weights = {t: (bm25.idf_of(t) if bm25 is not None else 1.0) for t in q_terms}
+    total_w = sum(weights.values()) or 1.0
+    why = is_why(question)
+    wanted = expected_pattern(question)
+    out: list[ScoredSentence] = []
+    for pi, (sents, embs) in enumerate(bank.get(passages)):
+        if not sents:
+            continue
+        cos = embs @ q_emb
+        for s, c, e in zip(sents, cos, embs, strict=True):
+            s_terms = set(terms(s.text))
+            lex = sum(w for t, w in weights.items() if t in s_terms) / total_w
+            score = 0.6 * float(c) + 0.4 * lex
+            if why and _CAUSAL.search(s.text):
+                score += 0.05
+            if wanted is not None and wanted.search(s.text):
+                score += 0.05
+            out.append(ScoredSentence(pi, s, float(c), lex, score, e))
+    return out
+
+
+def lexical_sentence_score(q_weights: dict[str, float], text: str) -> float:
+    """Best rarity-weighted share of the question's terms found in one sentence of ``text``."""
+    total = sum(q_weights.values()) or 1.0
+    best = 0.0
+    for sent in sentences(text):
+        s_terms = set(terms(sent.text))
+        best = max(best, sum(w for t, w in q_weights.items() if t in s_terms) / total)
+    return best
+
+
+def rerank(question: str, candidates: list[Passage], bank: SentenceBank, q_emb: np.ndarray,
+           bm25: BM25Index | None, top_k: int, mmr_lambda: float, max_per_source: int,
+           embed_top: int = 4) -> tuple[list[Passage], list[ScoredSentence]]:
+    """Re-score candidates (fused rank, passage cosine, best sentence's term overlap), pick
+    ``top_k`` by MMR, then score the sentences of the first ``embed_top`` with the encoder.
+
+    Embedding sentences is the expensive step, so it is done only where answers come from.
+    Returns the passages and their scored sentences (``passage`` indexes the returned list).
+    """
+    if not candidates:
+        return [], []
+    q_terms = set(terms(question))
+    weights = {t: (bm25.idf_of(t) if bm25 is not None else 1.0) for t in q_terms}
+    cos = [float(p.embedding @ q_emb) if p.embedding is not None else 0.0 for p in candidates]
+    lex = [lexical_sentence_score(weights, p.text) for p in candidates]
+    top_cos = max(max(cos), 1e-6)
+    top_lex = max(max(lex), 1e-6)
+    for p, c, lx in zip(candidates, cos, lex, strict=True):
+        p.score = 0.3 * p.score + 0.4 * (c / top_cos) + 0.3 * (lx / top_lex)
+    chosen = mmr(sorted(candidates, key=lambda p: -p.score), top_k, mmr_lambda, max_per_source)
+    return chosen, score_sentences(question, chosen[:embed_top], bank, q_emb, bm25)
