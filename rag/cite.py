@@ -19,6 +19,7 @@ from rag.retrieve import Passage
 from rag.text import sentences, terms
 
 MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_AFTER_STOP = re.compile(r"([.!?]['\"”’)]*)((?:\s?\[\d{1,3}(?:\s*,\s*\d{1,3})*\])+)(?=\s|$)")
 
 
 def _norm(text: str) -> str:
@@ -30,7 +31,12 @@ def split_marked(answer: str) -> list[tuple[str, list[int]]]:
 
     >>> split_marked("Tariffs rose [1]. Canada hit back [2, 3]. No source here.")
     [('Tariffs rose.', [1]), ('Canada hit back.', [2, 3]), ('No source here.', [])]
+    >>> split_marked("Tariffs rose. [1] Canada hit back.[2][3]")
+    [('Tariffs rose.', [1]), ('Canada hit back.', [2, 3])]
     """
+    # LLMs often put the marker after the full stop ("rose. [1] Canada"): the sentence
+    # splitter would give it to the next sentence, so move it before the stop first.
+    answer = _AFTER_STOP.sub(lambda m: f"{m.group(2)}{m.group(1)}", answer)
     out = []
     for s in sentences(answer):
         nums = [int(n) for m in MARKER.finditer(s.text) for n in re.split(r"\s*,\s*", m.group(1))]
