@@ -43,8 +43,9 @@ def terms(text: str, keep_stopwords: bool = False) -> list[str]:
     >>> terms("Why did Article 34.7 require a joint review of the USMCA?")
     ['article', '34.7', 'require', 'joint', 'review', 'usmca']
     """
-    text = text.lower().replace("’", "'").replace("u.s.c.", "usc").replace("u.s.", "us")
-    text = text.replace("u.s.m.c.a.", "usmca")
+    # "u.s.m.c.a." first: the "u.s." rule would otherwise eat its start
+    text = text.lower().replace("’", "'").replace("u.s.m.c.a.", "usmca")
+    text = text.replace("u.s.c.", "usc").replace("u.s.", "us")
     out = []
     for tok in _TERM.findall(text):
         tok = tok.strip("'")
@@ -94,6 +95,11 @@ def ident_regex(ident: str) -> re.Pattern[str]:
     if ident.startswith("§"):
         num = re.escape(ident.split()[-1])
         body = rf"(?:§+|section)\s*{num}"
+    usc = re.fullmatch(r"(\d+) U\.S\.C\. (\S+)", ident)
+    if usc:
+        # The U.S. Code is cited "19 U.S.C. § 4611", "19 U.S.C. 4611" or "19 USC 4611"
+        title, num = (re.escape(g) for g in usc.groups())
+        body = rf"{title}\s*U\.?\s*S\.?\s*C\.?\s*(?:§+\s*)?{num}"
     return re.compile(rf"(?<![\w.]){body}(?![\d])", re.I)
 
 
