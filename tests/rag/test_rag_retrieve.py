@@ -1,0 +1,208 @@
+"""rag/retrieve.py: BM25 ranking and MMR on hand-made chunks; the hybrid Retriever
+(dense + BM25 + identifiers, filters, modes) on the real docs_corpus index."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rag_support import make_chunk, make_settings
+
+from ingest.pipeline import ingest_paths
+from ingest.store import open_store
+from rag.retrieve import BM25Index, Passage, Retriever, mmr
+from rag.text import ident_regex
+
+# --- BM25Index ------------------------------------------------------------------------------
+CHUNKS = [
+    make_chunk("tariff", "The tariff on steel is a tariff of 25 percent; the tariff applies."),
+    make_chunk("quota", "A tariff rate quota limits softwood lumber from Canada."),
+    make_chunk("visa", "Canada reimposed a visa on Mexican visitors in 2024."),
+    make_chunk("long", "Visa. " + "Unrelated filler words about dairy and cheese. " * 12),
+    make_chunk("heading", "Either Party may leave by written notice.", heading="Withdrawal"),
+]
+
+
+@pytest.fixture(scope="module")
+def bm25() -> BM25Index:
+    return BM25Index(CHUNKS)
+
+
+def ranked(index: BM25Index, query: str, k: int = 10, allowed=None) -> list[str]:
+    return [index.ids[i] for i, _ in index.top(query, k, allowed)]
+
+
+def test_bm25_ranks_by_term_frequency_and_stems(bm25):
+    assert ranked(bm25, "tariffs")[:2] == ["tariff", "quota"]
+
+
+def test_bm25_rare_terms_outweigh_common_ones(bm25):
+    # "tariff" is in two chunks, "lumber" in one: the lumber chunk wins despite fewer hits
+    assert ranked(bm25, "tariff lumber")[0] == "quota"
+    assert bm25.idf_of("lumber") > bm25.idf_of("tariff")
+
+
+def test_bm25_prefers_the_shorter_chunk_for_the_same_match(bm25):
+    assert ranked(bm25, "visa") == ["visa", "long"]
+
+
+def test_bm25_searches_the_heading_path_too(bm25):
+    assert ranked(bm25, "withdrawal") == ["heading"]
+
+
+def test_bm25_top_returns_only_matching_chunks_within_the_allowed_mask(bm25):
+    assert ranked(bm25, "dairy cheese penguins", k=10) == ["long"]
+    allowed = np.array([c.id != "visa" for c in CHUNKS])
+    assert ranked(bm25, "visa", allowed=allowed) == ["long"]
+    assert ranked(bm25, "tariff", k=1) == ["tariff"]
+
+
+@pytest.mark.parametrize("query", ["", "the of and", "penguins glaciers"])
+def test_bm25_query_without_known_terms_scores_nothing(bm25, query):
+    assert not bm25.scores(query).any()
+    assert bm25.top(query, 5) == []
+
+
+def test_bm25_scores_are_one_per_chunk_and_unknown_terms_get_the_highest_idf(bm25):
+    assert bm25.scores("visa").shape == (len(CHUNKS),)
+    assert bm25.idf_of("penguin") == pytest.approx(float(bm25.idf.max()))
+
+
+def test_bm25_over_no_chunks_answers_nothing():
+    empty = BM25Index([])
+    assert empty.top("tariff", 5) == []
+    assert empty.scores("tariff").shape == (0,)
+
+
+# --- mmr ------------------------------------------------------------------------------------
+def passage(pid: str, score: float, vec: list[float], source: str = "a.md") -> Passage:
+    emb = np.asarray(vec, dtype=np.float32)
+    chunk = make_chunk(pid, f"text of {pid}", source=source)
+    return Passage(pid, chunk.text, chunk.meta, score, embedding=emb / np.linalg.norm(emb))
+
+
+def test_mmr_skips_a_near_duplicate_for_a_different_passage():
+    cands = [
+        passage("top", 1.0, [1, 0, 0]),
+        passage("dup", 0.95, [1, 0.01, 0]),
+        passage("other", 0.7, [0, 1, 0]),
+    ]
+    assert [p.id for p in mmr(cands, 2, 0.5, 5)] == ["top", "other"]
+    # lambda = 1 is relevance only
+    assert [p.id for p in mmr(cands, 2, 1.0, 5)] == ["top", "dup"]
+
+
+def test_mmr_caps_passages_per_source():
+    cands = [passage(f"a{i}", 1.0 - i / 10, [1, i, 0], source="long.md") for i in range(4)]
+    cands.append(passage("b", 0.1, [1, 0, 1], source="short.md"))
+    chosen = mmr(cands, 4, 1.0, 2)
+    assert [p.id for p in chosen] == ["a0", "a1", "b"]  # cap 2 for long.md, then nothing left
+    assert Counter(p.meta.source for p in chosen) == {"long.md": 2, "short.md": 1}
+
+
+def test_mmr_handles_few_candidates_and_missing_embeddings():
+    assert mmr([], 3, 0.5, 2) == []
+    a = passage("a", 0.9, [1, 0])
+    b = Passage("b", "text", a.meta.model_copy(update={"source": "b.md"}), 0.5)
+    assert [p.id for p in mmr([b, a], 5, 0.5, 2)] == ["a", "b"]
+
+
+# --- Retriever on the docs_corpus index -----------------------------------------------------
+@pytest.fixture(scope="module")
+def retriever(docs_pipeline) -> Retriever:
+    return docs_pipeline.retriever
+
+
+def _carries(p: Passage, ident: str) -> bool:
+    pattern = ident_regex(ident)
+    return bool(pattern.search(p.text) or pattern.search(p.meta.heading_path))
+
+
+@pytest.mark.parametrize(
+    ("question", "ident"),
+    [
+        ("What does Article 34.7 provide?", "Article 34.7"),
+        ("What does 19 U.S.C. § 4611 require?", "§ 4611"),
+        ("What does 19 USC 4611 require?", "19 U.S.C. 4611"),
+        ("Which tariffs did Executive Order 14193 impose?", "Executive Order 14193"),
+    ],
+)
+def test_identifier_passages_are_marked_and_ranked_first(retriever, question, ident):
+    pool = retriever.candidates(question)
+    assert _carries(pool[0], ident)
+    marked = [p for p in pool if p.ident_match]
+    assert marked and all(_carries(p, ident) for p in marked)
+    assert all(p.embedding is not None for p in pool)  # MMR and re-ranking need them
+
+
+def test_identifier_matching_is_off_in_dense_mode(docs_settings, docs_pipeline):
+    dense = Retriever(docs_pipeline.store, docs_pipeline.encoder,
+                      docs_settings.model_copy(update={"retrieval_mode": "dense"}))
+    pool = dense.candidates("What does Article 34.7 provide?")
+    assert pool and not any(p.ident_match for p in pool)
+    assert all(p.lexical == 0.0 for p in pool)
+
+
+def test_bm25_mode_needs_no_encoder(docs_settings, docs_pipeline):
+    lexical = Retriever(docs_pipeline.store, None,
+                        docs_settings.model_copy(update={"retrieval_mode": "bm25"}))
+    top = lexical.retrieve("regional value content passenger vehicles")
+    assert top[0].meta.source == "usmca_auto_rules_of_origin.pdf"
+    assert all(p.dense == 0.0 for p in top)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"source": ["canada_mexico_relations.html"]},
+        {"source": "canada_mexico_relations.html"},
+        {"source": ["canada_mexico_relations.html", "no_such_file.md"], "kind": None},
+    ],
+)
+def test_source_filter_restricts_every_retriever(retriever, filters):
+    pool = retriever.candidates("What does Article 34.7 provide about tariffs?", filters)
+    assert pool
+    assert {p.meta.source for p in pool} == {"canada_mexico_relations.html"}
+
+
+def test_kind_filter_restricts_every_retriever(retriever):
+    kinds = {c.meta.kind for c in retriever.bm25().chunks}
+    kind = sorted(kinds)[0]
+    pool = retriever.candidates("tariffs on Canada and Mexico", {"kind": [kind]})
+    assert pool and {p.meta.kind for p in pool} == {kind}
+
+
+def test_retrieve_diversifies_across_documents(docs_settings, retriever):
+    top = retriever.retrieve("USMCA tariffs Canada Mexico")
+    assert len(top) == docs_settings.top_k
+    per_source = Counter(p.meta.source for p in top)
+    assert max(per_source.values()) <= docs_settings.max_per_source
+    assert len(per_source) >= 3
+
+
+def test_lexical_index_follows_the_store(tmp_path, encoder):
+    """An upload (more chunks) is searchable at once, without a restart."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "fees.md").write_text(
+        "# Port fees\n\nThe Harbour Board sets the container fee at 41 dollars per box.\n",
+        encoding="utf-8",
+    )
+    settings = make_settings(tmp_path)
+    ingest_paths([corpus], settings=settings, encoder=encoder, progress=False)
+    retriever = Retriever(open_store(settings, encoder.label, encoder.max_tokens), encoder,
+                          settings)
+    assert retriever.bm25().top("softwood quota licences", 3) == []
+    (corpus / "quota.md").write_text(
+        "# Quota licences\n\nSoftwood lumber quota licences are issued every quarter.\n",
+        encoding="utf-8",
+    )
+    ingest_paths([corpus], settings=settings, encoder=encoder, progress=False)
+    top = retriever.retrieve("When are softwood quota licences issued?")
+    assert top[0].meta.source == "quota.md"
+
+
+def test_retriever_reads_the_index_it_was_given(docs_index: Path, retriever):
+    assert retriever.store.count() == len(retriever.bm25().chunks) > 20
