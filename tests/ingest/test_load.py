@@ -54,7 +54,8 @@ def test_title_skips_a_disclaimer_sentence(tmp_path):
 # --- HTML -----------------------------------------------------------------------------------
 def test_html_keeps_the_article_and_drops_page_furniture(data_dir):
     doc = load(data_dir / "news_page.html", "news_page.html")
-    assert doc.title == "Northland and Southland agree to talk tariffs"
+    # The site name stays: "According to the Harbour Gazette ..." must match the title.
+    assert doc.title == "Northland and Southland agree to talk tariffs - The Harbour Gazette"
     assert doc.kind == "article"
     assert doc.text.startswith("# Northland and Southland agree to talk tariffs\n")
     assert "## Why the talks matter" in doc.text
