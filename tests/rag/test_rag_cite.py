@@ -78,6 +78,10 @@ def assert_quotes_are_document_spans(citations, documents=DOCS):
         ("Tariffs rose.[1] Canada hit back.[2][3]", [("Tariffs rose.", [1]),
                                                     ("Canada hit back.", [2, 3])]),
         ("The U.S. [1] raised tariffs.", [("The U.S. raised tariffs.", [1])]),
+        # the extractive answerer's list items: each keeps its own marker
+        ("- the President must consult [1]. - **25%** on goods [2]. (a) a clause [3].",
+         [("- the President must consult.", [1]), ("- **25%** on goods.", [2]),
+          ("(a) a clause.", [3])]),
         ("Under Article 2205 [4] a Party may leave.", [("Under Article 2205 a Party may leave.",
                                                         [4])]),
         ("No markers at all. None here either.", [("No markers at all.", []),
