@@ -344,7 +344,7 @@ def _flush(
     texts = [c.embed_text for p in pending for c in p.to_embed]
     vectors = encoder.embed(texts)
     report.embeddings_computed += len(texts)
-    store.put_pending([p.record for p in pending if p.result.status == "new"])
+    store.put_pending([(p.record, p.text) for p in pending if p.result.status == "new"])
     ids: list[str] = []
     bodies: list[str] = []
     metas = []

@@ -135,10 +135,11 @@ class IndexStore:
             ids=[record.source], embeddings=[[1.0]], documents=[text], metadatas=[meta]
         )
 
-    def put_pending(self, records: list[FileRecord]) -> None:
-        """Record files whose chunks are about to be written (hash '' = incomplete), so that
-        a crash leaves no chunk without a manifest record that names its root."""
-        if not records:
+    def put_pending(self, files: list[tuple[FileRecord, str]]) -> None:
+        """Record files (and their text) whose chunks are about to be written, with an empty
+        hash meaning "incomplete": a crash then leaves no chunk without a manifest record
+        that names its root, and no chunk whose document text is unknown."""
+        if not files:
             return
         metas = [
             {
@@ -147,15 +148,15 @@ class IndexStore:
                 "title": r.title,
                 "kind": r.kind,
                 "n_chunks": 0,
-                "pages": "[]",
-                "encoding_note": "",
+                "pages": json.dumps(r.pages),
+                "encoding_note": r.encoding_note or "",
             }
-            for r in records
+            for r, _ in files
         ]
         self.files.upsert(
-            ids=[r.source for r in records],
-            embeddings=[[1.0]] * len(records),
-            documents=[""] * len(records),
+            ids=[r.source for r, _ in files],
+            embeddings=[[1.0]] * len(files),
+            documents=[text for _, text in files],
             metadatas=metas,
         )
 

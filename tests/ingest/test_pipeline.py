@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ingest import pipeline
+from ingest.load import load
 from ingest.models import ChunkMeta
 from ingest.pipeline import ingest_paths, remove_document
 from ingest.store import IndexStore, collection_name, open_store
@@ -324,6 +325,8 @@ def test_a_crashed_file_that_is_then_deleted_leaves_nothing(
     assert pending  # files whose chunks were written, manifest not yet complete
     for source in pending:
         assert store.chunk_hashes(source)
+        # Meanwhile a reader can still quote the passage against the document's text.
+        assert store.document_text(source) == load(text_corpus / source, source).text
         (text_corpus / source).unlink()
     report = run([text_corpus], settings, encoder)
     assert set(by_status(report)["removed"]) == set(pending)
