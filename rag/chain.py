@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import ValidationError
 
 from ingest.embed import Encoder, get_encoder
 from ingest.store import IndexStore, open_store
@@ -91,8 +92,13 @@ class RagPipeline:
                 f"the question is {len(question)} characters long; the limit is "
                 f"{self.settings.max_question_chars} (TRADECHAT_MAX_QUESTION_CHARS)"
             )
-        history = [t if isinstance(t, Turn) else Turn.model_validate(t)
-                   for t in inputs.get("history") or []]
+        try:
+            history = [t if isinstance(t, Turn) else Turn.model_validate(t)
+                       for t in inputs.get("history") or []]
+        except ValidationError as exc:
+            raise BadRequestError(
+                "each history turn needs role 'user' or 'assistant' and a content string"
+            ) from exc
         started = time.perf_counter()
         if self.store.count() == 0:
             raise IndexNotFoundError(
