@@ -337,33 +337,29 @@ def _prepare(
 def _flush(
     pending: list[_Pending], store: IndexStore, encoder: Encoder, report: IngestReport
 ) -> None:
-    """Embed the queued chunks in one go, then write: pending records for new files, the
-    chunks of all files, then each file's complete manifest record last."""
+    """Embed the queued chunks in one go, then write, each kind of write in as few store calls
+    as the batch size allows (every call commits to disk): pending records for new files,
+    new chunks, refreshed metadata, stale chunks deleted, and the complete manifest records
+    last, so that a run killed anywhere in between is completed by the next one."""
     if not pending:
         return
-    texts = [c.embed_text for p in pending for c in p.to_embed]
-    vectors = encoder.embed(texts)
-    report.embeddings_computed += len(texts)
+    new = [c for p in pending for c in p.to_embed]
+    vectors = encoder.embed([c.embed_text for c in new])
+    report.embeddings_computed += len(new)
     store.put_pending([(p.record, p.text) for p in pending if p.result.status == "new"])
-    ids: list[str] = []
-    bodies: list[str] = []
-    metas = []
+    store.add_chunks(
+        [c.meta.chunk_id for c in new], [c.text for c in new], [c.meta for c in new], vectors
+    )
+    embedded = {c.meta.chunk_id for c in new}
+    kept = [c for p in pending for c in p.chunks if c.meta.chunk_id not in embedded]
+    if kept:  # same text, maybe new offsets or page: refresh metadata only
+        store.update_metas([c.meta.chunk_id for c in kept], [c.meta for c in kept])
+    store.delete_chunks([i for p in pending for i in p.stale_ids])
+    store.put_files([(p.record, p.text) for p in pending])
     for item in pending:
-        ids.extend(c.meta.chunk_id for c in item.to_embed)
-        bodies.extend(c.text for c in item.to_embed)
-        metas.extend(c.meta for c in item.to_embed)
-    store.add_chunks(ids, bodies, metas, vectors)  # in as few store calls as the batch allows
-    for item in pending:
-        n = len(item.to_embed)
-        embedded = {c.meta.chunk_id for c in item.to_embed}
-        kept = [c for c in item.chunks if c.meta.chunk_id not in embedded]
-        if kept:  # same text, maybe new offsets or page: refresh metadata only
-            store.update_metas([c.meta.chunk_id for c in kept], [c.meta for c in kept])
-        store.delete_chunks(item.stale_ids)
-        store.put_file(item.record, item.text)
-        item.result.chunks_added = n
+        item.result.chunks_added = len(item.to_embed)
         item.result.chunks_removed = len(item.stale_ids)
-        report.chunks_added += n
+        report.chunks_added += len(item.to_embed)
         report.chunks_removed += len(item.stale_ids)
     pending.clear()
 

@@ -122,43 +122,39 @@ class IndexStore:
         return out
 
     def put_file(self, record: FileRecord, text: str) -> None:
-        meta = {
-            "file_hash": record.file_hash,
-            "root": record.root,
-            "title": record.title,
-            "kind": record.kind,
-            "n_chunks": record.n_chunks,
-            "pages": json.dumps(record.pages),
-            "encoding_note": record.encoding_note or "",
-        }
-        self.files.upsert(
-            ids=[record.source], embeddings=[[1.0]], documents=[text], metadatas=[meta]
-        )
+        self.put_files([(record, text)])
+
+    def put_files(self, files: list[tuple[FileRecord, str]]) -> None:
+        """Write complete manifest records (one store call: each call commits to disk)."""
+        self._put_records(files, pending=False)
 
     def put_pending(self, files: list[tuple[FileRecord, str]]) -> None:
         """Record files (and their text) whose chunks are about to be written, with an empty
         hash meaning "incomplete": a crash then leaves no chunk without a manifest record
         that names its root, and no chunk whose document text is unknown."""
-        if not files:
-            return
-        metas = [
-            {
-                "file_hash": "",
-                "root": r.root,
-                "title": r.title,
-                "kind": r.kind,
-                "n_chunks": 0,
-                "pages": json.dumps(r.pages),
-                "encoding_note": r.encoding_note or "",
-            }
-            for r, _ in files
-        ]
-        self.files.upsert(
-            ids=[r.source for r, _ in files],
-            embeddings=[[1.0]] * len(files),
-            documents=[text for _, text in files],
-            metadatas=metas,
-        )
+        self._put_records(files, pending=True)
+
+    def _put_records(self, files: list[tuple[FileRecord, str]], pending: bool) -> None:
+        for i in range(0, len(files), self.batch):
+            part = files[i : i + self.batch]
+            metas = [
+                {
+                    "file_hash": "" if pending else r.file_hash,
+                    "root": r.root,
+                    "title": r.title,
+                    "kind": r.kind,
+                    "n_chunks": 0 if pending else r.n_chunks,
+                    "pages": json.dumps(r.pages),
+                    "encoding_note": r.encoding_note or "",
+                }
+                for r, _ in part
+            ]
+            self.files.upsert(
+                ids=[r.source for r, _ in part],
+                embeddings=[[1.0]] * len(part),
+                documents=[text for _, text in part],
+                metadatas=metas,
+            )
 
     def set_root(self, source: str, root: str) -> None:
         """Move an unchanged file's record to another root (its folder was moved)."""

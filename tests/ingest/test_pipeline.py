@@ -274,16 +274,15 @@ class Crash(RuntimeError):
 
 
 def crash_on_second_put_file(monkeypatch):
-    real = IndexStore.put_file
-    calls = {"n": 0}
+    """Kill the run right after the first file's manifest record is written (the chunks of
+    the files queued with it are already stored)."""
+    real = IndexStore.put_files
 
-    def put_file(self, record, text):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise Crash("killed")
-        return real(self, record, text)
+    def put_files(self, files):
+        real(self, files[:1])
+        raise Crash("killed")
 
-    monkeypatch.setattr(IndexStore, "put_file", put_file)
+    monkeypatch.setattr(IndexStore, "put_files", put_files)
 
 
 def test_a_run_killed_midway_is_completed_without_duplicates(
