@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.rerank import _CAUSAL, ScoredSentence, is_why
+from rag.rerank import _CAUSAL, ScoredSentence, expected_pattern, is_why
 from rag.retrieve import BM25Index, Passage
 from rag.text import terms
 
@@ -24,6 +24,7 @@ class Draft:
     evidence: float  # how well the best sentence answers the question (for refusal)
     coverage: float  # share of the question's key terms found in the passages
     sentences: list[ScoredSentence]
+    has_asked_kind: bool = True  # a date for "when", a number for "how many", ...
 
 
 def key_term_coverage(question: str, passages: list[Passage], bm25: BM25Index | None) -> float:
@@ -39,11 +40,18 @@ def key_term_coverage(question: str, passages: list[Passage], bm25: BM25Index | 
     return sum(w for t, w in weights.items() if t in text_terms) / total
 
 
-def extractive_answer(question: str, passages: list[Passage], scored: list[ScoredSentence],
-                      bm25: BM25Index | None, max_sentences: int = 4,
-                      keep_ratio: float = 0.8) -> Draft:
+def extractive_answer(
+    question: str,
+    passages: list[Passage],
+    scored: list[ScoredSentence],
+    bm25: BM25Index | None,
+    max_sentences: int = 4,
+    keep_ratio: float = 0.8,
+    asked: str | None = None,
+) -> Draft:
     """Pick and order the sentences that best answer ``question``; mark each with [n]
-    where n is 1 + the index of its passage."""
+    where n is 1 + the index of its passage. ``asked`` is the user's own wording (before a
+    follow-up was made standalone): it says what kind of answer is wanted."""
     coverage = key_term_coverage(question, passages, bm25)
     if not scored:
         return Draft("", 0.0, coverage, [])
@@ -51,35 +59,64 @@ def extractive_answer(question: str, passages: list[Passage], scored: list[Score
     best = ranked[0].score
     chosen: list[ScoredSentence] = []
     for cand in ranked:
-        if len(chosen) >= max_sentences or cand.score < best * keep_ratio:
+        # The best few always (a close second often holds the rest of the answer), then
+        # more only while they score near the best.
+        floor = best * (0.6 if len(chosen) < min(3, max_sentences) else keep_ratio)
+        if len(chosen) >= max_sentences or cand.score < floor:
             break
         if any(float(cand.embedding @ c.embedding) > 0.9 for c in chosen):
             continue  # near-duplicate of a chosen sentence
         chosen.append(cand)
     if is_why(question):
         chosen = _with_causes(chosen, scored)
+    chosen = _with_list_items(chosen, scored)
     # Reading order: passages by rank, sentences by position within their passage.
     chosen.sort(key=lambda x: (x.passage, x.sentence.start))
     parts = [with_marker(c.sentence.text, c.passage + 1) for c in chosen]
     top = ranked[0]
     evidence = 0.6 * top.cosine + 0.4 * top.lexical
-    return Draft(" ".join(parts), evidence, coverage, chosen)
+    wanted = expected_pattern(asked or question)
+    has_kind = wanted is None or any(wanted.search(c.sentence.text) for c in chosen)
+    return Draft(" ".join(parts), evidence, coverage, chosen, has_kind)
 
 
-def _with_causes(chosen: list[ScoredSentence], scored: list[ScoredSentence]) -> list[ScoredSentence]:
+def _with_causes(
+    chosen: list[ScoredSentence], scored: list[ScoredSentence]
+) -> list[ScoredSentence]:
     """Take along the sentence that follows a chosen one when it states a cause."""
     order = sorted(scored, key=lambda x: (x.passage, x.sentence.start))
     index = {id(s): i for i, s in enumerate(order)}
     extra: list[ScoredSentence] = []
     for c in chosen:
         i = index[id(c)]
-        for nxt in order[i + 1:i + 3]:
+        for nxt in order[i + 1 : i + 3]:
             if nxt.passage != c.passage:
                 break
             if _CAUSAL.search(nxt.sentence.text) and nxt not in chosen and nxt not in extra:
                 extra.append(nxt)
                 break
     return chosen + extra[:2]
+
+
+_INTRODUCER = re.compile(r"(:|—|\bshall be\.?|\bfollowing\.?|\bincludes?\.?|\bmeans\.?)\s*$", re.I)
+
+
+def _with_list_items(
+    chosen: list[ScoredSentence], scored: list[ScoredSentence], max_items: int = 3
+) -> list[ScoredSentence]:
+    """A chosen sentence that introduces a list ("... shall be:") brings its first items."""
+    order = sorted(scored, key=lambda x: (x.passage, x.sentence.start))
+    index = {id(s): i for i, s in enumerate(order)}
+    out = list(chosen)
+    for c in chosen:
+        if not _INTRODUCER.search(c.sentence.text):
+            continue
+        for nxt in order[index[id(c)] + 1 : index[id(c)] + 1 + max_items]:
+            if nxt.passage != c.passage:
+                break
+            if nxt not in out:
+                out.append(nxt)
+    return out
 
 
 def with_marker(sentence: str, n: int) -> str:
@@ -92,7 +129,7 @@ def with_marker(sentence: str, n: int) -> str:
     m = re.search(r"([.!?;:,]['\"”’)]*)$", s)
     if m:
         end = m.group(1).rstrip(";:,") or "."
-        return f"{s[:m.start()].rstrip()} [{n}]{end}"
+        return f"{s[: m.start()].rstrip()} [{n}]{end}"
     return f"{s} [{n}]."
 
 
@@ -105,8 +142,9 @@ _NUMBER = re.compile(r"(?<![\w.§])\d[\d,]*(?:\.\d+)?(?![\w])")
 _ENTITY = re.compile(r"\b[A-Z][\w.&'’-]*(?:\s+(?:of\s+)?[A-Z][\w.&'’-]*)*")
 
 
-def unsupported_constraints(question: str, passages: list[Passage],
-                            bm25: BM25Index | None) -> list[str]:
+def unsupported_constraints(
+    question: str, passages: list[Passage], bm25: BM25Index | None
+) -> list[str]:
     """Specifics the question names that the evidence cannot speak to.
 
     Two kinds: a number of two or more digits (a year, an amount) that occurs in none of
@@ -119,8 +157,12 @@ def unsupported_constraints(question: str, passages: list[Passage],
     """
     text = " ".join(f"{p.meta.heading_path} {p.text}" for p in passages)
     missing: list[str] = []
-    q_wo_ids = re.sub(r"(?i)\b(article|section|annex|chapter|order|no\.)\s+[\d.]+|§+\s*[\d.]+|"
-                      r"\b\d+\s+U\.?S\.?C\.?", " ", question)
+    q_wo_ids = re.sub(
+        r"(?i)\b(article|section|annex|chapter|order|no\.)\s+[\d.]+|§+\s*[\d.]+|"
+        r"\b\d+\s+U\.?S\.?C\.?",
+        " ",
+        question,
+    )
     for num in _NUMBER.findall(q_wo_ids):
         digits = num.replace(",", "")
         if len(digits.replace(".", "")) >= 2 and num not in text and digits not in text:
@@ -129,8 +171,9 @@ def unsupported_constraints(question: str, passages: list[Passage],
         for ent in _ENTITY.findall(question):
             words = [w.strip(".’'") for w in ent.split()]
             words = [w for w in words if w and w.lower() not in _QUESTION_WORDS]
-            unknown = [w for w in words if not any(t in bm25.vocab for t in terms(w))
-                       and terms(w)]
-            if unknown:
-                missing.append(" ".join(unknown))
+            known = [w for w in words if any(t in bm25.vocab for t in terms(w))]
+            # Only a name none of whose words the documents use: on a small corpus, a single
+            # unseen common word ("Department") says little.
+            if words and not known and any(terms(w) for w in words):
+                missing.append(" ".join(words))
     return missing

@@ -56,11 +56,17 @@ class _State:
 class RagPipeline:
     """Retriever, answerer and citation checker over one index, with their caches."""
 
-    def __init__(self, settings: Settings, encoder: Encoder | None = None,
-                 store: IndexStore | None = None, llm=None):
+    def __init__(
+        self,
+        settings: Settings,
+        encoder: Encoder | None = None,
+        store: IndexStore | None = None,
+        llm=None,
+    ):
         self.settings = settings
-        self.encoder = encoder or get_encoder(settings.embedding_model,
-                                              settings.embedding_batch_size)
+        self.encoder = encoder or get_encoder(
+            settings.embedding_model, settings.embedding_batch_size
+        )
         self.store = store or open_store(settings, self.encoder.label, self.encoder.max_tokens)
         self.retriever = Retriever(self.store, self.encoder, settings)
         self.llm = llm if llm is not None else make_chat_model(settings)
@@ -93,8 +99,10 @@ class RagPipeline:
                 f"{self.settings.max_question_chars} (TRADECHAT_MAX_QUESTION_CHARS)"
             )
         try:
-            history = [t if isinstance(t, Turn) else Turn.model_validate(t)
-                       for t in inputs.get("history") or []]
+            history = [
+                t if isinstance(t, Turn) else Turn.model_validate(t)
+                for t in inputs.get("history") or []
+            ]
         except ValidationError as exc:
             raise BadRequestError(
                 "each history turn needs role 'user' or 'assistant' and a content string"
@@ -110,12 +118,21 @@ class RagPipeline:
             standalone = rule_standalone(question, history)
         state = _State(question, history, inputs.get("filters"), standalone, started=started)
         state.q_emb = np.asarray(self.encoder.embed_one(standalone), dtype=np.float32)
-        candidates = self.retriever.candidates(standalone, state.filters,
-                                               query_embedding=state.q_emb.tolist())
+        candidates = self.retriever.candidates(
+            standalone, state.filters, query_embedding=state.q_emb.tolist()
+        )
         s = self.settings
         state.passages, state.scored = rerank(
-            standalone, candidates, self.bank, state.q_emb, self.retriever.bm25(), s.top_k,
-            s.mmr_lambda, s.max_per_source, s.answer_passages)
+            standalone,
+            candidates,
+            self.bank,
+            state.q_emb,
+            self.retriever.bm25(),
+            s.top_k,
+            s.mmr_lambda,
+            s.max_per_source,
+            s.answer_passages,
+        )
         state.retrieve_ms = (time.perf_counter() - started) * 1000
         return state
 
@@ -129,8 +146,15 @@ class RagPipeline:
         s = self.settings
         passages = state.passages
         bm25 = self.retriever.bm25()
-        retrieved = [RetrievedRef(source=p.meta.source, section=p.meta.section_label,
-                                  page=p.meta.page, score=round(p.score, 4)) for p in passages]
+        retrieved = [
+            RetrievedRef(
+                source=p.meta.source,
+                section=p.meta.section_label,
+                page=p.meta.page,
+                score=round(p.score, 4),
+            )
+            for p in passages
+        ]
         checker = CitationChecker(self.encoder, passages, self.bank, cache=self._emb_cache)
         refused = False
         missing: list[str] = []
@@ -139,10 +163,20 @@ class RagPipeline:
             refused = True
         elif self.llm is None:
             # The condensed question carries the follow-up's context; the raw one its focus.
-            draft = extractive_answer(state.standalone, passages, state.scored, bm25,
-                                      s.answer_sentences)
+            draft = extractive_answer(
+                state.standalone,
+                passages,
+                state.scored,
+                bm25,
+                s.answer_sentences,
+                asked=state.question,
+            )
             missing = unsupported_constraints(state.standalone, passages, bm25)
-            refused = bool(missing) or not self._answerable(draft.evidence, draft.coverage)
+            refused = (
+                bool(missing)
+                or not draft.has_asked_kind
+                or not self._answerable(draft.evidence, draft.coverage)
+            )
             if not refused:
                 for sc in draft.sentences:  # quotes are the chosen sentences themselves
                     checker.cache.setdefault(" ".join(sc.sentence.text.split()), sc.embedding)
@@ -152,8 +186,9 @@ class RagPipeline:
         else:
             coverage = key_term_coverage(state.standalone, passages, bm25)
             missing = unsupported_constraints(state.standalone, passages, bm25)
-            if missing or not self._answerable(max(p.dense for p in passages), coverage,
-                                               lenient=True):
+            if missing or not self._answerable(
+                max(p.dense for p in passages), coverage, lenient=True
+            ):
                 refused = True
             else:
                 raw = ""
@@ -174,13 +209,24 @@ class RagPipeline:
             yield {"event": "token", "data": text}
         answer_ms = (time.perf_counter() - t0) * 1000
         total_ms = (time.perf_counter() - state.started) * 1000
-        yield {"event": "answer", "data": Answer(
-            question=state.question, answer=text, refused=refused, citations=citations,
-            retrieved=retrieved,
-            timings_ms={"retrieve": round(state.retrieve_ms, 1), "answer": round(answer_ms, 1),
-                        "total": round(total_ms, 1)},
-            standalone_question=state.standalone if state.standalone != state.question else None,
-        )}
+        yield {
+            "event": "answer",
+            "data": Answer(
+                question=state.question,
+                answer=text,
+                refused=refused,
+                citations=citations,
+                retrieved=retrieved,
+                timings_ms={
+                    "retrieve": round(state.retrieve_ms, 1),
+                    "answer": round(answer_ms, 1),
+                    "total": round(total_ms, 1),
+                },
+                standalone_question=state.standalone
+                if state.standalone != state.question
+                else None,
+            ),
+        }
 
     def _answerable(self, evidence: float, coverage: float, lenient: bool = False) -> bool:
         threshold = self.settings.refusal_threshold - (0.1 if lenient else 0.0)
@@ -189,10 +235,19 @@ class RagPipeline:
     def _messages(self, state: _State):
         numbered = []
         for i, p in enumerate(state.passages, start=1):
-            where = ", ".join(x for x in (p.meta.section_label,
-                                          f"page {p.meta.page}" if p.meta.page else None) if x)
-            numbered.append({"n": i, "title": p.meta.title,
-                             "where": f" ({where})" if where else "", "text": p.text})
+            where = ", ".join(
+                x
+                for x in (p.meta.section_label, f"page {p.meta.page}" if p.meta.page else None)
+                if x
+            )
+            numbered.append(
+                {
+                    "n": i,
+                    "title": p.meta.title,
+                    "where": f" ({where})" if where else "",
+                    "text": p.text,
+                }
+            )
         history = [t.model_dump() for t in state.history[-6:]]
         return prompts.answer_messages(state.standalone, numbered, history)
 
@@ -245,22 +300,30 @@ def build_chain(settings: Settings | None = None, pipeline: RagPipeline | None =
     from langchain_core.runnables import RunnableGenerator, RunnableLambda
 
     pipeline = pipeline or get_pipeline(settings)
-    return (RunnableLambda(pipeline.prepare).with_config(run_name="retrieve")
-            | RunnableGenerator(pipeline.events).with_config(run_name="answer_and_cite"))
+    return RunnableLambda(pipeline.prepare).with_config(run_name="retrieve") | RunnableGenerator(
+        pipeline.events
+    ).with_config(run_name="answer_and_cite")
 
 
-def stream_answer(question: str, history: list[Turn] | None = None,
-                  settings: Settings | None = None, filters: dict | None = None,
-                  pipeline: RagPipeline | None = None) -> Iterator[Event]:
+def stream_answer(
+    question: str,
+    history: list[Turn] | None = None,
+    settings: Settings | None = None,
+    filters: dict | None = None,
+    pipeline: RagPipeline | None = None,
+) -> Iterator[Event]:
     """Token events, then one ``{"event": "answer", "data": Answer}``."""
     chain = build_chain(settings, pipeline)
-    yield from chain.stream({"question": question, "history": history or [],
-                             "filters": filters})
+    yield from chain.stream({"question": question, "history": history or [], "filters": filters})
 
 
-def answer_question(question: str, history: list[Turn] | None = None,
-                    settings: Settings | None = None, filters: dict | None = None,
-                    pipeline: RagPipeline | None = None) -> Answer:
+def answer_question(
+    question: str,
+    history: list[Turn] | None = None,
+    settings: Settings | None = None,
+    filters: dict | None = None,
+    pipeline: RagPipeline | None = None,
+) -> Answer:
     """Answer ``question`` from the index, with verified citations (or a refusal)."""
     final = None
     for event in stream_answer(question, history, settings, filters, pipeline):

@@ -68,8 +68,14 @@ class CitationChecker:
     chunk); only the answer's own sentences are embedded here.
     """
 
-    def __init__(self, encoder: Encoder, passages: list[Passage], bank: SentenceBank,
-                 min_support: float = 0.55, cache: dict[str, np.ndarray] | None = None):
+    def __init__(
+        self,
+        encoder: Encoder,
+        passages: list[Passage],
+        bank: SentenceBank,
+        min_support: float = 0.55,
+        cache: dict[str, np.ndarray] | None = None,
+    ):
         self.encoder = encoder
         self.passages = passages
         self.bank = bank
@@ -110,8 +116,12 @@ class CitationChecker:
         return max(found, key=lambda f: f.score) if found else None
 
 
-def verify(answer: str, passages: list[Passage], checker: CitationChecker,
-           document_text: Callable[[str], str | None]) -> tuple[str, list[Citation], float]:
+def verify(
+    answer: str,
+    passages: list[Passage],
+    checker: CitationChecker,
+    document_text: Callable[[str], str | None],
+) -> tuple[str, list[Citation], float]:
     """Check every marker of ``answer``; return the rewritten text, its citations, and the
     share of sentences that carry a supported citation."""
     pieces: list[str] = []
@@ -147,8 +157,9 @@ def verify(answer: str, passages: list[Passage], checker: CitationChecker,
     return " ".join(pieces).strip(), citations, share
 
 
-def _to_citation(sup: Support, passages: list[Passage],
-                 document_text: Callable[[str], str | None]) -> Citation | None:
+def _to_citation(
+    sup: Support, passages: list[Passage], document_text: Callable[[str], str | None]
+) -> Citation | None:
     p = passages[sup.passage]
     start = p.meta.start + sup.start
     end = p.meta.start + sup.end
@@ -159,9 +170,17 @@ def _to_citation(sup: Support, passages: list[Passage],
         if found < 0:
             return None
         start, end = found, found + len(sup.quote)
-    return Citation(n=0, source=p.meta.source, title=p.meta.title, section=p.meta.section_label,
-                    page=p.meta.page, quote=sup.quote, start=start, end=end,
-                    score=round(max(0.0, min(1.0, sup.score)), 4))
+    return Citation(
+        n=0,
+        source=p.meta.source,
+        title=p.meta.title,
+        section=p.meta.section_label,
+        page=p.meta.page,
+        quote=sup.quote,
+        start=start,
+        end=end,
+        score=round(max(0.0, min(1.0, sup.score)), 4),
+    )
 
 
 def _attach(sentence: str, nums: list[int]) -> str:
@@ -170,5 +189,5 @@ def _attach(sentence: str, nums: list[int]) -> str:
     marks = "".join(f"[{n}]" for n in nums)
     m = re.search(r"([.!?]['\"”’)]*)$", sentence)
     if m:
-        return f"{sentence[:m.start()].rstrip()} {marks}{m.group(1)}"
+        return f"{sentence[: m.start()].rstrip()} {marks}{m.group(1)}"
     return f"{sentence} {marks}"

@@ -21,13 +21,20 @@ def make_chat_model(settings: Settings):
                 "OpenAI-compatible server) or TRADECHAT_LLM_API_KEY"
             )
         return ChatOpenAI(
-            model=settings.llm_model, base_url=settings.llm_base_url,
-            api_key=key or "not-needed", temperature=settings.llm_temperature,
-            streaming=True, timeout=120, max_retries=1,
+            model=settings.llm_model,
+            base_url=settings.llm_base_url,
+            api_key=key or "not-needed",
+            temperature=settings.llm_temperature,
+            streaming=True,
+            timeout=120,
+            max_retries=1,
         )
     if settings.answerer == "ollama":
         from langchain_ollama import ChatOllama
 
-        return ChatOllama(model=settings.llm_model, base_url=settings.ollama_url,
-                          temperature=settings.llm_temperature)
+        return ChatOllama(
+            model=settings.llm_model,
+            base_url=settings.ollama_url,
+            temperature=settings.llm_temperature,
+        )
     raise ConfigError(f"unknown TRADECHAT_ANSWERER '{settings.answerer}'")

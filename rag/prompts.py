@@ -56,5 +56,7 @@ def condense_messages(question: str, history: list[dict]):
     from langchain_core.messages import HumanMessage, SystemMessage
 
     lines = "\n".join(f"{t['role']}: {t['content']}" for t in history)
-    return [SystemMessage(CONDENSE_SYSTEM),
-            HumanMessage(CONDENSE_USER.format(history=lines, question=question))]
+    return [
+        SystemMessage(CONDENSE_SYSTEM),
+        HumanMessage(CONDENSE_USER.format(history=lines, question=question)),
+    ]

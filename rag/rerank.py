@@ -32,18 +32,37 @@ _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
 _DATE = re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b{_MONTH}\s*\d{{1,2}}\b|\b\d{{1,2}}\s+{_MONTH}")
 _NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
-    r"thirty|forty|fifty|sixty|ninety|hundred|percent|half|third|quarter)\b", re.I)
+    r"thirty|forty|fifty|sixty|ninety|hundred|percent|half|third|quarter)\b",
+    re.I,
+)
 _NAME = re.compile(
     r"\b[A-Z][a-z]+\s+[A-Z][a-z]+\b|\b(President|Minister|Secretary|Representative|"
-    r"Commission|Council|Committee|Board|Attorney|Department|Commissioner|Party)\b")
+    r"Commission|Council|Committee|Board|Attorney|Department|Commissioner|Party)\b"
+)
 _ASKS = [
-    (re.compile(r"^\s*(when|by when)\b|\b(what|which) (date|year|day|month)\b|\bsince when\b",
-                re.I), _DATE),
-    (re.compile(r"\bhow (many|much|long|often|soon|big|large|far)\b|\bwhat (percentage|share|"
-                r"proportion|rate|amount|threshold|deadline|period|percent)\b|\b(minimum|"
-                r"maximum|largest|biggest|highest|lowest)\b", re.I), _NUMBER),
-    (re.compile(r"^\s*(who|whom|whose)\b|\bwhich (countr\w+|person|leaders?|officials?|"
-                r"agency|body|minister|committee|official)\b", re.I), _NAME),
+    (
+        re.compile(
+            r"^\s*(when|by when)\b|\b(what|which) (date|year|day|month)\b|\bsince when\b", re.I
+        ),
+        _DATE,
+    ),
+    (
+        re.compile(
+            r"\bhow (many|much|long|often|soon|big|large|far)\b|\bwhat (percentage|share|"
+            r"proportion|rate|amount|threshold|deadline|period|percent)\b|\b(minimum|"
+            r"maximum|largest|biggest|highest|lowest)\b",
+            re.I,
+        ),
+        _NUMBER,
+    ),
+    (
+        re.compile(
+            r"^\s*(who|whom|whose)\b|\bwhich (countr\w+|person|leaders?|officials?|"
+            r"agency|body|minister|committee|official)\b",
+            re.I,
+        ),
+        _NAME,
+    ),
 ]
 _WHY = re.compile(r"^\s*(why|what (caused|led|prompted|explains))\b|\bwhy\b|\breasons?\b", re.I)
 _HEADING_LINE = re.compile(r"^(#{1,6}\s|§|Article\s+\d|Chapter\s|SUBCHAPTER|Annex\s)", re.I)
@@ -100,7 +119,7 @@ class SentenceBank:
         with self._lock:
             for p, sents in todo:
                 n = len(sents)
-                block = embs[pos:pos + n] if embs is not None else np.zeros((0, 1), np.float32)
+                block = embs[pos : pos + n] if embs is not None else np.zeros((0, 1), np.float32)
                 pos += n
                 self._data[p.id] = (sents, block)
             out = []
@@ -117,12 +136,23 @@ class SentenceBank:
 
 
 def _usable(text: str) -> bool:
+    """A sentence worth quoting: not a heading, a table rule or a fragment."""
     words = len(text.split())
-    return words >= 4 and not (_HEADING_LINE.match(text) and words < 14)
+    if words < 4 or text.lstrip().startswith("|"):
+        return False
+    if _HEADING_LINE.match(text) and words < 14:
+        return False
+    # A short line without closing punctuation is a heading ("(a) In general").
+    return not (words < 12 and not re.search(r"[.!?;:,)”\"]\s*$", text))
 
 
-def score_sentences(question: str, passages: list[Passage], bank: SentenceBank,
-                    q_emb: np.ndarray, bm25: BM25Index | None) -> list[ScoredSentence]:
+def score_sentences(
+    question: str,
+    passages: list[Passage],
+    bank: SentenceBank,
+    q_emb: np.ndarray,
+    bm25: BM25Index | None,
+) -> list[ScoredSentence]:
     """Every usable sentence of ``passages``, scored against ``question``."""
     q_terms = set(terms(question))
     weights = {t: (bm25.idf_of(t) if bm25 is not None else 1.0) for t in q_terms}
@@ -133,17 +163,44 @@ def score_sentences(question: str, passages: list[Passage], bank: SentenceBank,
     for pi, (sents, embs) in enumerate(bank.get(passages)):
         if not sents:
             continue
+        # The section a sentence sits in speaks for it ("Why relations reached a low point").
+        heading = _section_terms(passages[pi])
+        head_lex = sum(w for t, w in weights.items() if t in heading) / total_w
+        refs = 0.5 if is_reference_section(passages[pi]) else 1.0
         cos = embs @ q_emb
         for s, c, e in zip(sents, cos, embs, strict=True):
             s_terms = set(terms(s.text))
             lex = sum(w for t, w in weights.items() if t in s_terms) / total_w
-            score = 0.6 * float(c) + 0.4 * lex
+            score = (0.6 * float(c) + 0.4 * lex + 0.15 * head_lex) * refs
             if why and _CAUSAL.search(s.text):
-                score += 0.05
+                score += 0.08
             if wanted is not None and wanted.search(s.text):
                 score += 0.05
             out.append(ScoredSentence(pi, s, float(c), lex, score, e))
     return out
+
+
+_REFERENCES = re.compile(
+    r"^(sources?|references?|bibliography|further reading|notes|"
+    r"external links|see also|citations?)\b",
+    re.I,
+)
+
+
+def is_reference_section(p: Passage) -> bool:
+    """A bibliography or "Sources" section: it names documents, it does not answer."""
+    return bool(
+        p.meta is not None
+        and p.meta.section_heading
+        and _REFERENCES.match(p.meta.section_heading.strip("# "))
+    )
+
+
+def _section_terms(p: Passage) -> set[str]:
+    if p.meta is None:
+        return set()
+    parts = p.meta.heading_path.split(" > ")[1:]  # the document title is not a section
+    return set(terms(" ".join(parts)))
 
 
 def lexical_sentence_score(q_weights: dict[str, float], text: str) -> float:
@@ -156,9 +213,17 @@ def lexical_sentence_score(q_weights: dict[str, float], text: str) -> float:
     return best
 
 
-def rerank(question: str, candidates: list[Passage], bank: SentenceBank, q_emb: np.ndarray,
-           bm25: BM25Index | None, top_k: int, mmr_lambda: float, max_per_source: int,
-           embed_top: int = 4) -> tuple[list[Passage], list[ScoredSentence]]:
+def rerank(
+    question: str,
+    candidates: list[Passage],
+    bank: SentenceBank,
+    q_emb: np.ndarray,
+    bm25: BM25Index | None,
+    top_k: int,
+    mmr_lambda: float,
+    max_per_source: int,
+    embed_top: int = 4,
+) -> tuple[list[Passage], list[ScoredSentence]]:
     """Re-score candidates (fused rank, passage cosine, best sentence's term overlap), pick
     ``top_k`` by MMR, then score the sentences of the first ``embed_top`` with the encoder.
 
@@ -175,5 +240,7 @@ def rerank(question: str, candidates: list[Passage], bank: SentenceBank, q_emb: 
     top_lex = max(max(lex), 1e-6)
     for p, c, lx in zip(candidates, cos, lex, strict=True):
         p.score = 0.3 * p.score + 0.4 * (c / top_cos) + 0.3 * (lx / top_lex)
+        if is_reference_section(p):
+            p.score *= 0.5
     chosen = mmr(sorted(candidates, key=lambda p: -p.score), top_k, mmr_lambda, max_per_source)
     return chosen, score_sentences(question, chosen[:embed_top], bank, q_emb, bm25)

@@ -53,15 +53,17 @@ class BM25Index:
                 vals.append(tf)
         n = max(1, len(chunks))
         avg = float(lengths.mean()) if len(chunks) else 1.0
-        tf = sparse.csr_matrix((np.array(vals, dtype=np.float32), (rows, cols)),
-                               shape=(len(chunks), len(self.vocab)))
+        tf = sparse.csr_matrix(
+            (np.array(vals, dtype=np.float32), (rows, cols)), shape=(len(chunks), len(self.vocab))
+        )
         df = np.bincount(np.array(cols, dtype=np.int64), minlength=len(self.vocab))
         self.idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
         norm = k1 * (1 - b + b * lengths / max(avg, 1e-6))
         tf = tf.tocoo()
         weights = tf.data * (k1 + 1) / (tf.data + norm[tf.row])
-        self.matrix = sparse.csc_matrix((weights * self.idf[tf.col], (tf.row, tf.col)),
-                                        shape=tf.shape)
+        self.matrix = sparse.csc_matrix(
+            (weights * self.idf[tf.col], (tf.row, tf.col)), shape=tf.shape
+        )
 
     def idf_of(self, term: str) -> float:
         j = self.vocab.get(term)
@@ -110,15 +112,17 @@ class Retriever:
         with self._lock:
             self._bm25 = None
 
-    def retrieve(self, query: str, filters: dict | None = None,
-                 query_embedding: list[float] | None = None) -> list[Passage]:
+    def retrieve(
+        self, query: str, filters: dict | None = None, query_embedding: list[float] | None = None
+    ) -> list[Passage]:
         """The top passages for ``query``, fused, diversified, best first."""
         s = self.settings
         pool = self.candidates(query, filters, query_embedding)
         return mmr(pool, s.top_k, s.mmr_lambda, s.max_per_source)
 
-    def candidates(self, query: str, filters: dict | None = None,
-                   query_embedding: list[float] | None = None) -> list[Passage]:
+    def candidates(
+        self, query: str, filters: dict | None = None, query_embedding: list[float] | None = None
+    ) -> list[Passage]:
         """The fused candidate pool (``rerank_pool`` passages, best first, with embeddings)."""
         s = self.settings
         mode = s.retrieval_mode
@@ -133,9 +137,16 @@ class Retriever:
             hits = self.store.query(emb, s.dense_k, where=where, with_embeddings=True)
             ranked.append([h.id for h in hits])
             for h in hits:
-                pool[h.id] = Passage(h.id, h.text, h.meta, 0.0, dense=h.score,
-                                     embedding=np.asarray(h.embedding, dtype=np.float32)
-                                     if h.embedding is not None else None)
+                pool[h.id] = Passage(
+                    h.id,
+                    h.text,
+                    h.meta,
+                    0.0,
+                    dense=h.score,
+                    embedding=np.asarray(h.embedding, dtype=np.float32)
+                    if h.embedding is not None
+                    else None,
+                )
         if mode in ("hybrid", "bm25"):
             lex = bm25.top(query, s.bm25_k, allowed)
             ranked.append([bm25.ids[i] for i, _ in lex])
@@ -171,8 +182,14 @@ class Retriever:
         self._fill_embeddings(candidates)
         return candidates
 
-    def _identifier_hits(self, idents: list[str], bm25: BM25Index, query: str,
-                         allowed: np.ndarray | None, pool: dict[str, Passage]) -> list[str]:
+    def _identifier_hits(
+        self,
+        idents: list[str],
+        bm25: BM25Index,
+        query: str,
+        allowed: np.ndarray | None,
+        pool: dict[str, Passage],
+    ) -> list[str]:
         patterns = [ident_regex(i) for i in idents]
         lex = bm25.scores(query)
         hits: list[tuple[float, int]] = []
@@ -223,8 +240,9 @@ def mmr(candidates: list[Passage], k: int, lam: float, max_per_source: int) -> l
                 continue
             sim = 0.0
             if chosen and p.embedding is not None:
-                sim = max(float(p.embedding @ q.embedding) for q in chosen
-                          if q.embedding is not None)
+                sim = max(
+                    float(p.embedding @ q.embedding) for q in chosen if q.embedding is not None
+                )
             val = lam * p.score - (1 - lam) * sim
             if val > best_val:
                 best, best_val = p, val
@@ -257,5 +275,10 @@ def _allowed_mask(bm25: BM25Index, filters: dict | None) -> np.ndarray | None:
     kinds = filters.get("kind")
     sources = {sources} if isinstance(sources, str) else set(sources or [])
     kinds = {kinds} if isinstance(kinds, str) else set(kinds or [])
-    return np.array([(not sources or c.meta.source in sources) and
-                     (not kinds or c.meta.kind in kinds) for c in bm25.chunks], dtype=bool)
+    return np.array(
+        [
+            (not sources or c.meta.source in sources) and (not kinds or c.meta.kind in kinds)
+            for c in bm25.chunks
+        ],
+        dtype=bool,
+    )

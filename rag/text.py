@@ -115,9 +115,12 @@ class Sentence:
 _ABBREV = re.compile(
     r"(?:\b(?:U\.S|U\.S\.C|Mr|Ms|Mrs|Dr|No|Nos|St|Inc|Ltd|Co|Corp|Jr|Sr|vs|etc|e\.g|i\.e|"
     r"Art|Arts|Sec|Secs|para|paras|Stat|Pub|L|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|"
-    r"Dec|S\.C|c|ch|p|pp|cl|subs|[A-Z])|(?:[A-Z]\.){2,}[A-Z]?)\.$"
+    r"Dec|S\.C|c|ch|p|pp|cl|subs|Vol|Fed|Reg|Rev|Cong|Sess|Dept|Gov|Gen|approx|[A-Z])|(?:[A-Z]\.){2,}[A-Z]?)\.$"
 )
-_BOUNDARY = re.compile(r"[.!?][\"”’)\]]*(?=\s+[\"“‘(\[]?[A-Z0-9§])|\n\s*\n|\n(?=\s*(?:\(\w{1,4}\)|[-•*]|\d{1,2}\.)\s)|;\s*\n")
+_BOUNDARY = re.compile(
+    r"[.!?][\"”’)\]]*(?=\s+[\"“‘(\[]?[A-Z0-9§])|\n\s*\n|"
+    r"\n(?=\s*(?:\(\w{1,4}\)|[-•*|]|\d{1,2}\.)\s)|;\s*\n|:\s*\n|\n(?=\|)"
+)
 
 
 def sentences(text: str) -> list[Sentence]:
@@ -131,7 +134,7 @@ def sentences(text: str) -> list[Sentence]:
     for m in _BOUNDARY.finditer(text):
         end = m.end()
         candidate = text[start:end]
-        if m.group(0).startswith(".") and _ABBREV.search(text[max(0, start):m.start() + 1]):
+        if m.group(0).startswith(".") and _ABBREV.search(text[max(0, start) : m.start() + 1]):
             continue
         _add(out, text, start, end)
         start = end
@@ -143,7 +146,7 @@ def sentences(text: str) -> list[Sentence]:
     for s in out:
         if len(s.text) > 600 and "\n" in s.text:
             offset = s.start
-            for line in text[s.start:s.end].split("\n"):
+            for line in text[s.start : s.end].split("\n"):
                 _add(result, text, offset, offset + len(line))
                 offset += len(line) + 1
         else:

@@ -87,12 +87,12 @@ class Settings(BaseSettings):
     )
     answer_sentences: int = Field(4, ge=1, description="Sentences in an extractive answer.")
     refusal_threshold: float = Field(
-        0.35,
+        0.33,
         description="Minimum evidence score (cosine of the best sentence, plus lexical "
         "overlap) below which the answer is refused.",
     )
     refusal_min_coverage: float = Field(
-        0.5,
+        0.2,
         description="Minimum share (IDF-weighted) of the question's terms that the retrieved "
         "passages must contain; below it the answer is refused.",
     )
