@@ -494,14 +494,19 @@ def refusal_metrics(pairs: Iterable[tuple[bool, bool]]) -> dict[str, float | Non
       when unanswerable);
     * refusal_precision: of the refused questions, the share that were unanswerable;
     * refusal_recall: of the unanswerable questions, the share refused;
-    * false_refusal_rate: of the answerable questions, the share refused.
+    * false_refusal_rate: of the answerable questions, the share refused;
+    * refusal_balanced_accuracy: the mean of refusal_recall and 1 - false_refusal_rate, so
+      that both classes weigh the same: always or never refusing scores 0.5, whatever the
+      share of unanswerable questions (refusal_accuracy rewards never refusing when most
+      questions are answerable).
 
     A ratio with an empty denominator is None.
 
-    >>> refusal_metrics([(True, False), (True, True), (False, True), (False, False)])
-    {'refusal_accuracy': 0.5, 'refusal_precision': 0.5, 'refusal_recall': 0.5, 'false_refusal_rate': 0.5}
-    >>> refusal_metrics([(True, False)])["refusal_precision"] is None
-    True
+    >>> refusal_metrics([(True, False), (True, True), (False, True), (False, False)])["refusal_accuracy"]
+    0.5
+    >>> never = refusal_metrics([(True, False)] * 9 + [(False, False)])
+    >>> never["refusal_accuracy"], never["refusal_balanced_accuracy"], never["refusal_precision"]
+    (0.9, 0.5, None)
     """
     pairs = list(pairs)
     tp = sum(1 for a, r in pairs if not a and r)
@@ -514,11 +519,14 @@ def refusal_metrics(pairs: Iterable[tuple[bool, bool]]) -> dict[str, float | Non
     def ratio(num: int, den: int) -> float | None:
         return num / den if den else None
 
+    recall, frr = ratio(tp, unanswerable), ratio(false_ref, answerable)
     return {
         "refusal_accuracy": ratio(correct, len(pairs)),
         "refusal_precision": ratio(tp, refused),
-        "refusal_recall": ratio(tp, unanswerable),
-        "false_refusal_rate": ratio(false_ref, answerable),
+        "refusal_recall": recall,
+        "false_refusal_rate": frr,
+        "refusal_balanced_accuracy": (None if recall is None or frr is None
+                                      else (recall + 1 - frr) / 2),
     }
 
 

@@ -17,8 +17,9 @@ HEADLINE = ("hit@5", "mrr", "fact_recall", "citation_support", "sentence_support
 SIDE_BY_SIDE = ("hit@1", "hit@5", "recall@5", "mrr", "ndcg@10", "page_hit@5", "fact_recall",
                 "facts_all", "citation_precision", "citation_verbatim", "citation_span_exact",
                 "citation_support", "sentence_support", "answered_with_citation",
-                "refusal_accuracy", "refusal_precision", "refusal_recall", "false_refusal_rate",
-                "latency_p50_ms", "latency_p95_ms", "retrieve_p50_ms", "answer_p50_ms")
+                "refusal_accuracy", "refusal_balanced_accuracy", "refusal_precision",
+                "refusal_recall", "false_refusal_rate", "latency_p50_ms", "latency_p95_ms",
+                "retrieve_p50_ms", "answer_p50_ms")
 BY_TYPE = ("hit@5", "mrr", "fact_recall", "facts_all", "citation_support", "sentence_support",
            "refusal_accuracy", "latency_p50_ms")
 PLOT_BY_TYPE = ("hit@5", "fact_recall", "sentence_support", "refusal_accuracy")
@@ -263,6 +264,12 @@ def render(summary: dict, plots: dict[str, str], answers: dict[str, dict[str, di
 
     L += ["", "## Headline (configuration '" + main_name + "')", ""]
     L += table(list(HEADLINE), [[fmt(main["overall"].get(k), k) for k in HEADLINE]])
+    if main["n_questions"]:
+        never = main["n_answerable"] / main["n_questions"]
+        L += ["", f"A system that never refused would score refusal_accuracy {never:.3f} on this "
+              f"set; refusal_balanced_accuracy (here "
+              f"{fmt(main['overall'].get('refusal_balanced_accuracy'))}) weighs answerable and "
+              "unanswerable questions equally, so never or always refusing scores 0.5."]
 
     L += ["", "## Configurations", ""]
     rows, first_with = [], {}

@@ -54,6 +54,8 @@ DEFINITIONS: dict[str, str] = {
     "refusal_precision": "refused questions that were unanswerable",
     "refusal_recall": "unanswerable questions that were refused",
     "false_refusal_rate": "answerable questions that were refused",
+    "refusal_balanced_accuracy": "mean of refusal_recall and 1 - false_refusal_rate: both "
+                                 "classes weigh the same, so always or never refusing scores 0.5",
     "latency_p50_ms": "median of timings_ms.total over all questions",
     "latency_p95_ms": "95th percentile of timings_ms.total",
     "retrieve_p50_ms": "median of timings_ms.retrieve",
@@ -295,6 +297,7 @@ def aggregate(records: list[dict]) -> tuple[dict, dict]:
     n["refusal_precision"] = sum(r["refused"] for r in records)
     n["refusal_recall"] = sum(not r["answerable"] for r in records)
     n["false_refusal_rate"] = sum(r["answerable"] for r in records)
+    n["refusal_balanced_accuracy"] = len(records)
     for name, field, q in (("latency_p50_ms", "latency_ms", 50), ("latency_p95_ms", "latency_ms", 95),
                            ("retrieve_p50_ms", "retrieve_ms", 50), ("answer_p50_ms", "answer_ms", 50)):
         vals = [r[field] for r in records if r.get(field) is not None]
