@@ -138,7 +138,7 @@ class SentenceBank:
 def _usable(text: str) -> bool:
     """A sentence worth quoting: not a heading, a table rule or a fragment."""
     words = len(text.split())
-    if words < 4 or text.lstrip().startswith("|"):
+    if words < 4 or text.lstrip().startswith(("|", "#")):
         return False
     if _HEADING_LINE.match(text) and words < 14:
         return False
