@@ -13,7 +13,7 @@ from rag_support import make_chunk, make_settings
 from ingest.pipeline import ingest_paths
 from ingest.store import open_store
 from rag.retrieve import BM25Index, Passage, Retriever, mmr
-from rag.text import ident_regex
+from rag.text import ident_regex, identifiers
 
 # --- BM25Index ------------------------------------------------------------------------------
 CHUNKS = [
@@ -74,6 +74,60 @@ def test_bm25_over_no_chunks_answers_nothing():
     empty = BM25Index([])
     assert empty.top("tariff", 5) == []
     assert empty.scores("tariff").shape == (0,)
+
+
+TRICKY = [
+    make_chunk("glued", "Under Article34.7 and §§4611 the parties meet."),
+    make_chunk("usc", "See 19 USC 4611 and 19 U.S.C. § 1862(c) for details."),
+    make_chunk("sub", "Article 34.7.2 sets the agenda; Executive Order No. 14193 applies."),
+    make_chunk("head", "The parties review the agreement.", heading="Joint review",
+               section_id="Article 34.7"),
+    make_chunk("near", "Article 134.7 and article 34.70 and § 46110 and 2019 U.S.C. 4611."),
+]
+
+
+@pytest.mark.parametrize(
+    "ident",
+    ["Article 34.7", "§ 4611", "19 U.S.C. 4611", "section 1862", "Executive Order 14193",
+     "19 U.S.C. 1862", "Article 2205"],
+)
+def test_ident_candidates_include_every_chunk_the_pattern_matches(ident):
+    index = BM25Index(TRICKY)
+    pattern = ident_regex(ident)
+    matched = {
+        i for i, c in enumerate(TRICKY)
+        if pattern.search(f"{c.meta.section_id or ''} {c.meta.heading_path}")
+        or pattern.search(c.text)
+    }
+    candidates = set(index.ident_candidates([ident]))
+    assert matched <= candidates
+    assert index.ident_candidates([ident]) == sorted(candidates)
+
+
+def test_ident_candidates_narrow_the_search():
+    index = BM25Index(TRICKY)
+    assert [TRICKY[i].id for i in index.ident_candidates(["Article 34.7"])] == [
+        "glued", "sub", "head", "near",  # "near" has 34 and 7 as digit runs, the regex decides
+    ]
+    assert [TRICKY[i].id for i in index.ident_candidates(["Executive Order 14193"])] == ["sub"]
+    assert index.ident_candidates(["Article 2205"]) == []
+    assert sorted(index.ident_candidates(["§ 4611", "section 1862"])) == [0, 1, 4]
+
+
+def test_ident_candidates_on_the_corpus_match_a_full_scan(docs_pipeline):
+    """Every identifier written in docs_corpus finds the same chunks as a regex scan."""
+    bm25 = docs_pipeline.retriever.bm25()
+    heads = [f"{c.meta.section_id or ''} {c.meta.heading_path}" for c in bm25.chunks]
+    idents = {i for c, h in zip(bm25.chunks, heads, strict=True)
+              for i in identifiers(h) + identifiers(c.text)}
+    assert len(idents) > 10
+    for ident in idents:
+        pattern = ident_regex(ident)
+        scanned = [i for i, c in enumerate(bm25.chunks)
+                   if pattern.search(heads[i]) or pattern.search(c.text)]
+        candidates = bm25.ident_candidates([ident])
+        assert set(scanned) <= set(candidates), ident
+        assert len(candidates) < len(bm25.chunks) / 2, ident
 
 
 # --- mmr ------------------------------------------------------------------------------------
