@@ -28,8 +28,15 @@ _CAUSAL = re.compile(
     r"fear\w*|blam\w*)\b",
     re.I,
 )
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
-_DATE = re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b{_MONTH}\s*\d{{1,2}}\b|\b\d{{1,2}}\s+{_MONTH}")
+_MONTH_NAME = (r"(?:January|February|March|April|May|June|July|August|September|October|"
+               r"November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)")
+# What answers "when": a year, a month, a weekday, a duration or a time relation.
+_DATE = re.compile(
+    rf"\b(1[89]\d\d|20\d\d)\b|\b{_MONTH_NAME}\b|\b(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\b|"
+    r"\b\d+\s*(days?|weeks?|months?|years?)\b|\b(annual(ly)?|quarterly|monthly|weekly|daily|"
+    r"each (year|month|week)|before|after|within|until|upon|no later than|not later than)\b",
+    re.I,
+)
 _NUMBER = re.compile(
     r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
     r"thirty|forty|fifty|sixty|ninety|hundred|percent|half|third|quarter)\b",
