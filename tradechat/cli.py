@@ -65,7 +65,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     indexed = t["new"] + t["changed"] + t["unchanged"]
     if args.strict and (t["failed"] or t["skipped"]):
         return 1
-    if indexed == 0 and (t["failed"] or not report.files):
+    if indexed == 0 and (t["failed"] or t["skipped"] or not report.files):
         if not args.json:
             print("error: nothing could be indexed", file=sys.stderr)
         return 1
