@@ -27,7 +27,7 @@ def docs_index(tmp_path_factory, encoder) -> Path:
         [corpus], settings=make_settings(base), encoder=encoder, progress=False
     )
     assert report.totals["failed"] == 0, report.files
-    assert report.totals["new"] == 6
+    assert report.totals["new"] >= 6
     return base
 
 
