@@ -82,8 +82,10 @@ def percentile(values: list[float], p: float) -> float:
 def row(label: str, values: list[float], width: int = 34) -> str:
     if not values:
         return f"  {label:<{width}} (none)"
-    return (f"  {label:<{width}} p50 {percentile(values, 50):8.1f}   p95 {percentile(values, 95):8.1f}"
-            f"   mean {statistics.fmean(values):8.1f}   max {max(values):8.1f}   n={len(values)}")
+    return (
+        f"  {label:<{width}} p50 {percentile(values, 50):8.1f}   p95 {percentile(values, 95):8.1f}"
+        f"   mean {statistics.fmean(values):8.1f}   max {max(values):8.1f}   n={len(values)}"
+    )
 
 
 def rss_mb() -> float:
@@ -96,8 +98,9 @@ def rss_mb() -> float:
 
 
 def load_questions(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def timed(fn: Callable, *args, **kwargs) -> tuple[float, object]:
@@ -113,8 +116,10 @@ def build_index(corpus: Path, index_dir: Path, encoder: Encoder) -> Settings:
     report = ingest_paths([corpus], settings=settings, encoder=encoder, progress=False)
     totals = {k: v for k, v in report.totals.items() if v}
     print(f"index: {settings.resolved_index_dir} [{report.collection}]")
-    print(f"  ingest {time.perf_counter() - t0:.1f} s  files {totals}  "
-          f"chunks added {report.chunks_added}")
+    print(
+        f"  ingest {time.perf_counter() - t0:.1f} s  files {totals}  "
+        f"chunks added {report.chunks_added}"
+    )
     return settings
 
 
@@ -133,15 +138,18 @@ def run_pass(pipeline: RagPipeline, questions: list[dict]) -> dict[str, list[flo
 
 def print_pass(name: str, res: dict[str, list[float]]) -> None:
     n = len(res["wall"])
-    print(f"\n{name} pass ({n} questions, {int(sum(res['refused']))} refused, "
-          f"{statistics.fmean(res['citations']):.1f} citations per answer) [ms]")
+    print(
+        f"\n{name} pass ({n} questions, {int(sum(res['refused']))} refused, "
+        f"{statistics.fmean(res['citations']):.1f} citations per answer) [ms]"
+    )
     for key in ("retrieve", "answer", "total", "wall"):
         label = {"wall": "wall time per question"}.get(key, f"timings_ms.{key}")
         print(row(label, res[key]))
 
 
-def bench_retriever(retriever: Retriever, questions: list[str], q_embs: np.ndarray,
-                    filters: dict | None = None) -> dict[str, list[float]]:
+def bench_retriever(
+    retriever: Retriever, questions: list[str], q_embs: np.ndarray, filters: dict | None = None
+) -> dict[str, list[float]]:
     out: dict[str, list[float]] = defaultdict(list)
     for q, emb in zip(questions, q_embs, strict=True):
         ms, _ = timed(retriever.candidates, q, filters, query_embedding=emb.tolist())
@@ -174,8 +182,10 @@ def part_answer(args, encoder: Encoder, index_dir: Path) -> Settings:
     t0 = time.perf_counter()
     q_embs = np.asarray(encoder.embed(texts), dtype=np.float32)
     per_q = [timed(encoder.embed_one, t)[0] for t in texts[:20]]
-    print(f"\nquery embedding: batch of {len(texts)} in {(time.perf_counter() - t0) * 1000:.0f} ms; "
-          f"one at a time p50 {percentile(per_q, 50):.1f} ms")
+    print(
+        f"\nquery embedding: batch of {len(texts)} in {(time.perf_counter() - t0) * 1000:.0f} ms; "
+        f"one at a time p50 {percentile(per_q, 50):.1f} ms"
+    )
     res = bench_retriever(pipeline.retriever, texts, q_embs)
     print("bare Retriever (query embedding given, no re-ranking) [ms]")
     print(row("candidates()", res["candidates"]))
@@ -189,12 +199,20 @@ def copy_collection(src: IndexStore, dst: IndexStore) -> int:
     got = src.chunks.get(include=["embeddings", "documents", "metadatas"])
     for i in range(0, len(got["ids"]), dst.batch):
         sl = slice(i, i + dst.batch)
-        dst.chunks.upsert(ids=got["ids"][sl], embeddings=got["embeddings"][sl],
-                          documents=got["documents"][sl], metadatas=got["metadatas"][sl])
+        dst.chunks.upsert(
+            ids=got["ids"][sl],
+            embeddings=got["embeddings"][sl],
+            documents=got["documents"][sl],
+            metadatas=got["metadatas"][sl],
+        )
     files = src.files.get(include=["embeddings", "documents", "metadatas"])
     if files["ids"]:
-        dst.files.upsert(ids=files["ids"], embeddings=files["embeddings"],
-                         documents=files["documents"], metadatas=files["metadatas"])
+        dst.files.upsert(
+            ids=files["ids"],
+            embeddings=files["embeddings"],
+            documents=files["documents"],
+            metadatas=files["metadatas"],
+        )
     return len(got["ids"])
 
 
@@ -216,12 +234,20 @@ def synthetic_chunks(pool: list[str], n: int, dim: int, seed: int, batch: int):
             cid = hashlib.sha256(f"{source}:{part}".encode()).hexdigest()[:32]
             ids.append(cid)
             texts.append(text)
-            metas.append(ChunkMeta(
-                chunk_id=cid, source=source, title=f"Synthetic document {doc}",
-                kind=kinds[doc % len(kinds)], heading_path=f"Synthetic document {doc} > Part {part}",
-                start=start, end=start + len(text), chunk_index=part,
-                content_hash=hashlib.sha256(text.encode()).hexdigest(), file_hash="0" * 64,
-            ))
+            metas.append(
+                ChunkMeta(
+                    chunk_id=cid,
+                    source=source,
+                    title=f"Synthetic document {doc}",
+                    kind=kinds[doc % len(kinds)],
+                    heading_path=f"Synthetic document {doc} > Part {part}",
+                    start=start,
+                    end=start + len(text),
+                    chunk_index=part,
+                    content_hash=hashlib.sha256(text.encode()).hexdigest(),
+                    file_hash="0" * 64,
+                )
+            )
         embs = nrng.standard_normal((len(ids), dim)).astype(np.float32)
         embs /= np.linalg.norm(embs, axis=1, keepdims=True)
         yield ids, texts, metas, embs.tolist()
@@ -264,18 +290,20 @@ def part_scale(args, encoder: Encoder, real_settings: Settings, scratch: Path) -
 
     pool = []
     for c in real.all_chunks():
-        pool.extend(" ".join(s.text.split()) for s in sentences(c.text)
-                    if len(s.text.split()) >= 5)
+        pool.extend(" ".join(s.text.split()) for s in sentences(c.text) if len(s.text.split()) >= 5)
     print(f"  real chunks copied: {n_real}; sentence pool for synthetic text: {len(pool)}")
 
     t0 = time.perf_counter()
-    for ids, texts, metas, embs in synthetic_chunks(pool, args.chunks, encoder.dim, args.seed,
-                                                    store.batch):
+    for ids, texts, metas, embs in synthetic_chunks(
+        pool, args.chunks, encoder.dim, args.seed, store.batch
+    ):
         store.add_chunks(ids, texts, metas, embs)
     insert_s = time.perf_counter() - t0
     total = store.count()
-    print(f"  inserted {args.chunks:,} chunks into Chroma in {insert_s:.0f} s "
-          f"({args.chunks / insert_s:.0f}/s); index now {total:,} chunks")
+    print(
+        f"  inserted {args.chunks:,} chunks into Chroma in {insert_s:.0f} s "
+        f"({args.chunks / insert_s:.0f}/s); index now {total:,} chunks"
+    )
 
     # BM25: read every chunk back, then build the sparse matrix (what a restart or an upload costs)
     rss0 = rss_mb()
@@ -285,12 +313,16 @@ def part_scale(args, encoder: Encoder, real_settings: Settings, scratch: Path) -
     rss2 = rss_mb()
     m = bm25.matrix
     matrix_mb = (m.data.nbytes + m.indices.nbytes + m.indptr.nbytes) / 1e6
-    print(f"  BM25: read {len(chunks):,} chunks from Chroma {read_ms / 1000:.1f} s, "
-          f"build {build_ms / 1000:.1f} s; vocabulary {len(bm25.vocab):,} terms, "
-          f"{m.nnz:,} postings")
-    print(f"  memory: sparse matrix {matrix_mb:.0f} MB; process RSS +{rss1 - rss0:.0f} MB for "
-          f"the chunk list (texts + metadata), +{rss2 - rss1:.0f} MB for the BM25 build "
-          f"(RSS now {rss2:.0f} MB)")
+    print(
+        f"  BM25: read {len(chunks):,} chunks from Chroma {read_ms / 1000:.1f} s, "
+        f"build {build_ms / 1000:.1f} s; vocabulary {len(bm25.vocab):,} terms, "
+        f"{m.nnz:,} postings"
+    )
+    print(
+        f"  memory: sparse matrix {matrix_mb:.0f} MB; process RSS +{rss1 - rss0:.0f} MB for "
+        f"the chunk list (texts + metadata), +{rss2 - rss1:.0f} MB for the BM25 build "
+        f"(RSS now {rss2:.0f} MB)"
+    )
     del chunks, bm25
 
     retriever = Retriever(store, encoder, settings)
@@ -324,16 +356,21 @@ def part_scale(args, encoder: Encoder, real_settings: Settings, scratch: Path) -
         ms, _ = timed(retriever.retrieve, q, query_embedding=e.tolist())
         res["retrieve"].append(ms)
         stages.current = defaultdict(float)  # breakdown is for candidates() only
-    print(f"\nretrieval at {total:,} chunks over {len(texts)} questions ({with_ids} with "
-          f"identifiers), query embedding given [ms]")
+    print(
+        f"\nretrieval at {total:,} chunks over {len(texts)} questions ({with_ids} with "
+        f"identifiers), query embedding given [ms]"
+    )
     print(row("candidates() (dense+BM25+ident, RRF)", res["candidates"], 40))
     print(row("retrieve() (candidates + MMR)", res["retrieve"], 40))
     print("  of which, per candidates() call:")
     for label, values in stages.per_query.items():
         if label != "identifier hits":
             print(row(f"  {label}", values, 40))
-    ident_ms = [ms for t, ms in zip(texts, stages.per_query["identifier hits"], strict=True)
-                if identifiers(t)]
+    ident_ms = [
+        ms
+        for t, ms in zip(texts, stages.per_query["identifier hits"], strict=True)
+        if identifiers(t)
+    ]
     print(row("  identifier hits (questions with one)", ident_ms, 40))
     plain = [ms for t, ms in zip(texts, res["candidates"], strict=True) if not identifiers(t)]
     print(row("candidates(), questions without identifiers", plain, 40))
@@ -372,17 +409,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
-    parser.add_argument("--index", type=Path, metavar="DIR",
-                        help="folder for the corpus index (built or updated there, then reused); "
-                             "default: a temporary folder")
-    parser.add_argument("--chunks", type=int, default=100_000,
-                        help="synthetic chunks for the scale part (default 100000)")
+    parser.add_argument(
+        "--index",
+        type=Path,
+        metavar="DIR",
+        help="folder for the corpus index (built or updated there, then reused); "
+        "default: a temporary folder",
+    )
+    parser.add_argument(
+        "--chunks",
+        type=int,
+        default=100_000,
+        help="synthetic chunks for the scale part (default 100000)",
+    )
     parser.add_argument("--part", choices=["answer", "scale", "all"], default="all")
-    parser.add_argument("--chain-questions", type=int, default=30,
-                        help="questions for the whole-chain passes at scale (default 30)")
+    parser.add_argument(
+        "--chain-questions",
+        type=int,
+        default=30,
+        help="questions for the whole-chain passes at scale (default 30)",
+    )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--profile", action="store_true",
-                        help="profile candidates() at scale and print the top functions")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile candidates() at scale and print the top functions",
+    )
     args = parser.parse_args(argv)
     if not args.corpus.is_dir():
         parser.error(f"corpus folder not found: {args.corpus}")
@@ -391,8 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     encoder = get_encoder()
     encoder.embed_one("warm up")
-    print(f"encoder {encoder.label} loaded in {time.perf_counter() - t0:.1f} s; "
-          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"encoder {encoder.label} loaded in {time.perf_counter() - t0:.1f} s; "
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}"
+    )
     with tempfile.TemporaryDirectory(prefix="tradechat-bench-rag-") as tmp:
         index_dir = args.index or Path(tmp) / "corpus"
         if args.part in ("answer", "all"):
@@ -401,8 +455,10 @@ def main(argv: list[str] | None = None) -> int:
             settings = build_index(args.corpus, index_dir, encoder)
         if args.part in ("scale", "all"):
             part_scale(args, encoder, settings, Path(tmp) / "scale")
-    print(f"\ndone in {time.perf_counter() - t0:.0f} s; load average now "
-          f"{os.getloadavg()[0]:.1f} (other processes share the {os.cpu_count()} CPUs)")
+    print(
+        f"\ndone in {time.perf_counter() - t0:.0f} s; load average now "
+        f"{os.getloadavg()[0]:.1f} (other processes share the {os.cpu_count()} CPUs)"
+    )
     return 0
 
 

@@ -23,9 +23,7 @@ def docs_index(tmp_path_factory, encoder) -> Path:
     corpus = base / "docs_corpus"
     # make_pdf.py is the script that wrote the PDF, not a document
     shutil.copytree(DOCS_CORPUS, corpus, ignore=shutil.ignore_patterns("*.py"))
-    report = ingest_paths(
-        [corpus], settings=make_settings(base), encoder=encoder, progress=False
-    )
+    report = ingest_paths([corpus], settings=make_settings(base), encoder=encoder, progress=False)
     assert report.totals["failed"] == 0, report.files
     assert report.totals["new"] >= 6
     return base

@@ -26,7 +26,9 @@ QUOTA = (
 )
 DOCS = {"notices/port_fees.md": FEES, "quota.md": QUOTA}
 
-FEE_SENTENCE = "The Harbour Board set the container port fee at 41 dollars per box from 1 March 2025."
+FEE_SENTENCE = (
+    "The Harbour Board set the container port fee at 41 dollars per box from 1 March 2025."
+)
 QUOTA_SENTENCE = "An exporter must apply at least ten days before shipping."
 OFF_TOPIC = "Emperor penguins huddle together to survive the Antarctic winter."
 
@@ -63,31 +65,48 @@ def markers(text: str) -> list[int]:
 
 def assert_quotes_are_document_spans(citations, documents=DOCS):
     for c in citations:
-        assert documents[c.source][c.start:c.end] == c.quote, c
+        assert documents[c.source][c.start : c.end] == c.quote, c
 
 
 # --- split_marked -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        ("Tariffs rose [1]. Canada hit back [2, 3].", [("Tariffs rose.", [1]),
-                                                      ("Canada hit back.", [2, 3])]),
+        (
+            "Tariffs rose [1]. Canada hit back [2, 3].",
+            [("Tariffs rose.", [1]), ("Canada hit back.", [2, 3])],
+        ),
         ("Tariffs rose [1][2].", [("Tariffs rose.", [1, 2])]),
-        ("Tariffs rose. [1] Canada hit back. [2]", [("Tariffs rose.", [1]),
-                                                   ("Canada hit back.", [2])]),
-        ("Tariffs rose.[1] Canada hit back.[2][3]", [("Tariffs rose.", [1]),
-                                                    ("Canada hit back.", [2, 3])]),
+        (
+            "Tariffs rose. [1] Canada hit back. [2]",
+            [("Tariffs rose.", [1]), ("Canada hit back.", [2])],
+        ),
+        (
+            "Tariffs rose.[1] Canada hit back.[2][3]",
+            [("Tariffs rose.", [1]), ("Canada hit back.", [2, 3])],
+        ),
         ("The U.S. [1] raised tariffs.", [("The U.S. raised tariffs.", [1])]),
         # the extractive answerer's list items: each keeps its own marker
-        ("- the President must consult [1]. - **25%** on goods [2]. (a) a clause [3].",
-         [("- the President must consult.", [1]), ("- **25%** on goods.", [2]),
-          ("(a) a clause.", [3])]),
-        ("Under Article 2205 [4] a Party may leave.", [("Under Article 2205 a Party may leave.",
-                                                        [4])]),
-        ("No markers at all. None here either.", [("No markers at all.", []),
-                                                  ("None here either.", [])]),
-        ("A list [x] and a year [2025 ] are not markers.",
-         [("A list [x] and a year [2025 ] are not markers.", [])]),
+        (
+            "- the President must consult [1]. - **25%** on goods [2]. (a) a clause [3].",
+            [
+                ("- the President must consult.", [1]),
+                ("- **25%** on goods.", [2]),
+                ("(a) a clause.", [3]),
+            ],
+        ),
+        (
+            "Under Article 2205 [4] a Party may leave.",
+            [("Under Article 2205 a Party may leave.", [4])],
+        ),
+        (
+            "No markers at all. None here either.",
+            [("No markers at all.", []), ("None here either.", [])],
+        ),
+        (
+            "A list [x] and a year [2025 ] are not markers.",
+            [("A list [x] and a year [2025 ] are not markers.", [])],
+        ),
         ("", []),
     ],
 )
@@ -108,8 +127,9 @@ def test_a_supported_citation_is_kept_with_its_exact_quote(passages, checker):
 
 
 def test_a_paraphrase_is_supported_by_the_sentence_it_restates(passages, checker):
-    _, citations, _ = check("Exporters have to apply at least ten days before they ship [2].",
-                            passages, checker)
+    _, citations, _ = check(
+        "Exporters have to apply at least ten days before they ship [2].", passages, checker
+    )
     assert [(c.source, c.quote) for c in citations] == [("quota.md", QUOTA_SENTENCE)]
     assert_quotes_are_document_spans(citations)
 
@@ -143,10 +163,11 @@ def test_an_unsupported_sentence_loses_its_marker_and_others_keep_theirs(passage
     assert_quotes_are_document_spans(citations)
 
 
-def test_markers_are_renumbered_in_order_of_appearance_and_shared_quotes_merged(passages,
-                                                                                 checker):
-    answer = (f"{QUOTA_SENTENCE[:-1]} [2]. {FEE_SENTENCE[:-1]} [1]. "
-              f"Exporters must apply ten days before shipping [2].")
+def test_markers_are_renumbered_in_order_of_appearance_and_shared_quotes_merged(passages, checker):
+    answer = (
+        f"{QUOTA_SENTENCE[:-1]} [2]. {FEE_SENTENCE[:-1]} [1]. "
+        f"Exporters must apply ten days before shipping [2]."
+    )
     text, citations, _ = check(answer, passages, checker)
     assert markers(text) == [1, 2, 1]
     assert [(c.n, c.source) for c in citations] == [(1, "quota.md"), (2, "notices/port_fees.md")]

@@ -72,8 +72,10 @@ class _DownLLM:
         raise ConnectionError("connection refused")
 
 
-@pytest.mark.parametrize("llm", [_DownLLM(), FakeListChatModel(responses=[""]),
-                                 FakeListChatModel(responses=["x" * 2000])])
+@pytest.mark.parametrize(
+    "llm",
+    [_DownLLM(), FakeListChatModel(responses=[""]), FakeListChatModel(responses=["x" * 2000])],
+)
 def test_a_failing_or_useless_llm_falls_back_to_the_rule(llm):
     assert llm_standalone("And for light trucks?", HISTORY, llm) == rule_standalone(
         "And for light trucks?", HISTORY

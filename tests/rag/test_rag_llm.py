@@ -40,8 +40,9 @@ def llm_pipeline(docs_settings, docs_pipeline):
 
     def make(*replies: str) -> RagPipeline:
         fake = ScriptedChatModel(messages=iter(replies))
-        return RagPipeline(docs_settings, encoder=docs_pipeline.encoder,
-                           store=docs_pipeline.store, llm=fake)
+        return RagPipeline(
+            docs_settings, encoder=docs_pipeline.encoder, store=docs_pipeline.store, llm=fake
+        )
 
     return make
 
@@ -50,8 +51,11 @@ def llm_pipeline(docs_settings, docs_pipeline):
 def first_passage(docs_pipeline):
     """(source, a sentence) of passage [1] for QUESTION: what an honest LLM would cite."""
     passage = docs_pipeline.prepare({"question": QUESTION}).passages[0]
-    text = next(" ".join(s.text.split()) for s in sentences(passage.text)
-                if len(s.text.split()) >= 8 and not s.text.startswith(("#", "-")))
+    text = next(
+        " ".join(s.text.split())
+        for s in sentences(passage.text)
+        if len(s.text.split()) >= 8 and not s.text.startswith(("#", "-"))
+    )
     return passage.meta.source, text.rstrip(".")
 
 
@@ -62,14 +66,15 @@ def run(pipeline: RagPipeline, question: str = QUESTION, history=None) -> tuple[
     final = events[-1]["data"]
     for c in final.citations:
         doc = pipeline.store.document_text(c.source)
-        assert doc[c.start:c.end] == c.quote
+        assert doc[c.start : c.end] == c.quote
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", final.answer)}
     assert markers == set(range(1, len(final.citations) + 1))
     return [e["data"] for e in events[:-1]], final
 
 
-def test_tokens_stream_before_the_answer_and_a_supported_citation_is_kept(llm_pipeline,
-                                                                          first_passage):
+def test_tokens_stream_before_the_answer_and_a_supported_citation_is_kept(
+    llm_pipeline, first_passage
+):
     source, sentence = first_passage
     reply = f"{sentence} [1]."
     tokens, answer = run(llm_pipeline(reply))
@@ -104,8 +109,9 @@ def test_an_answer_of_unsupported_claims_is_refused(llm_pipeline):
     assert tokens[-1] == answer.answer  # the refusal follows the streamed draft
 
 
-@pytest.mark.parametrize("reply", [prompts.REFUSAL_TEXT,
-                                   f"I am sorry. {prompts.REFUSAL_TEXT.lower()}"])
+@pytest.mark.parametrize(
+    "reply", [prompts.REFUSAL_TEXT, f"I am sorry. {prompts.REFUSAL_TEXT.lower()}"]
+)
 def test_the_refusal_sentence_is_a_refusal(llm_pipeline, reply):
     _, answer = run(llm_pipeline(reply))
     assert answer.refused and answer.citations == []
@@ -133,8 +139,10 @@ def test_the_prompt_numbers_every_retrieved_passage(llm_pipeline, first_passage,
 
 
 def test_the_llm_condenses_a_follow_up_and_sees_the_history(llm_pipeline):
-    history = [Turn(role="user", content="What are the USMCA rules of origin for cars?"),
-               Turn(role="assistant", content="75 percent regional value content [1].")]
+    history = [
+        Turn(role="user", content="What are the USMCA rules of origin for cars?"),
+        Turn(role="assistant", content="75 percent regional value content [1]."),
+    ]
     rewrite = "What labour value content do USMCA rules of origin require for light trucks?"
     pipeline = llm_pipeline(rewrite, prompts.REFUSAL_TEXT)
     _, answer = run(pipeline, "And for light trucks?", history=history)
@@ -163,8 +171,13 @@ def test_the_extractive_answerer_needs_no_chat_model(tmp_path):
 def test_openai_backend_is_a_streaming_chat_openai(tmp_path, overrides):
     from langchain_openai import ChatOpenAI
 
-    settings = make_settings(tmp_path, answerer="openai", llm_model="qwen2.5-7b-instruct",
-                             llm_temperature=0.2, **overrides)
+    settings = make_settings(
+        tmp_path,
+        answerer="openai",
+        llm_model="qwen2.5-7b-instruct",
+        llm_temperature=0.2,
+        **overrides,
+    )
     model = make_chat_model(settings)
     assert isinstance(model, ChatOpenAI)
     assert model.model_name == "qwen2.5-7b-instruct"
@@ -182,8 +195,9 @@ def test_openai_backend_without_url_or_key_is_a_config_error(tmp_path):
 def test_ollama_backend_is_a_chat_ollama(tmp_path):
     from langchain_ollama import ChatOllama
 
-    settings = make_settings(tmp_path, answerer="ollama", llm_model="llama3.2",
-                             ollama_url="http://127.0.0.1:9")
+    settings = make_settings(
+        tmp_path, answerer="ollama", llm_model="llama3.2", ollama_url="http://127.0.0.1:9"
+    )
     model = make_chat_model(settings)
     assert isinstance(model, ChatOllama)
     assert model.model == "llama3.2" and model.base_url == "http://127.0.0.1:9"

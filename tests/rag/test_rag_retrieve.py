@@ -80,22 +80,34 @@ TRICKY = [
     make_chunk("glued", "Under Article34.7 and §§4611 the parties meet."),
     make_chunk("usc", "See 19 USC 4611 and 19 U.S.C. § 1862(c) for details."),
     make_chunk("sub", "Article 34.7.2 sets the agenda; Executive Order No. 14193 applies."),
-    make_chunk("head", "The parties review the agreement.", heading="Joint review",
-               section_id="Article 34.7"),
+    make_chunk(
+        "head",
+        "The parties review the agreement.",
+        heading="Joint review",
+        section_id="Article 34.7",
+    ),
     make_chunk("near", "Article 134.7 and article 34.70 and § 46110 and 2019 U.S.C. 4611."),
 ]
 
 
 @pytest.mark.parametrize(
     "ident",
-    ["Article 34.7", "§ 4611", "19 U.S.C. 4611", "section 1862", "Executive Order 14193",
-     "19 U.S.C. 1862", "Article 2205"],
+    [
+        "Article 34.7",
+        "§ 4611",
+        "19 U.S.C. 4611",
+        "section 1862",
+        "Executive Order 14193",
+        "19 U.S.C. 1862",
+        "Article 2205",
+    ],
 )
 def test_ident_candidates_include_every_chunk_the_pattern_matches(ident):
     index = BM25Index(TRICKY)
     pattern = ident_regex(ident)
     matched = {
-        i for i, c in enumerate(TRICKY)
+        i
+        for i, c in enumerate(TRICKY)
         if pattern.search(f"{c.meta.section_id or ''} {c.meta.heading_path}")
         or pattern.search(c.text)
     }
@@ -107,7 +119,10 @@ def test_ident_candidates_include_every_chunk_the_pattern_matches(ident):
 def test_ident_candidates_narrow_the_search():
     index = BM25Index(TRICKY)
     assert [TRICKY[i].id for i in index.ident_candidates(["Article 34.7"])] == [
-        "glued", "sub", "head", "near",  # "near" has 34 and 7 as digit runs, the regex decides
+        "glued",
+        "sub",
+        "head",
+        "near",  # "near" has 34 and 7 as digit runs, the regex decides
     ]
     assert [TRICKY[i].id for i in index.ident_candidates(["Executive Order 14193"])] == ["sub"]
     assert index.ident_candidates(["Article 2205"]) == []
@@ -118,13 +133,19 @@ def test_ident_candidates_on_the_corpus_match_a_full_scan(docs_pipeline):
     """Every identifier written in docs_corpus finds the same chunks as a regex scan."""
     bm25 = docs_pipeline.retriever.bm25()
     heads = [f"{c.meta.section_id or ''} {c.meta.heading_path}" for c in bm25.chunks]
-    idents = {i for c, h in zip(bm25.chunks, heads, strict=True)
-              for i in identifiers(h) + identifiers(c.text)}
+    idents = {
+        i
+        for c, h in zip(bm25.chunks, heads, strict=True)
+        for i in identifiers(h) + identifiers(c.text)
+    }
     assert len(idents) > 10
     for ident in idents:
         pattern = ident_regex(ident)
-        scanned = [i for i, c in enumerate(bm25.chunks)
-                   if pattern.search(heads[i]) or pattern.search(c.text)]
+        scanned = [
+            i
+            for i, c in enumerate(bm25.chunks)
+            if pattern.search(heads[i]) or pattern.search(c.text)
+        ]
         candidates = bm25.ident_candidates([ident])
         assert set(scanned) <= set(candidates), ident
         assert len(candidates) < len(bm25.chunks) / 2, ident
@@ -192,16 +213,20 @@ def test_identifier_passages_are_marked_and_ranked_first(retriever, question, id
 
 
 def test_identifier_matching_is_off_in_dense_mode(docs_settings, docs_pipeline):
-    dense = Retriever(docs_pipeline.store, docs_pipeline.encoder,
-                      docs_settings.model_copy(update={"retrieval_mode": "dense"}))
+    dense = Retriever(
+        docs_pipeline.store,
+        docs_pipeline.encoder,
+        docs_settings.model_copy(update={"retrieval_mode": "dense"}),
+    )
     pool = dense.candidates("What does Article 34.7 provide?")
     assert pool and not any(p.ident_match for p in pool)
     assert all(p.lexical == 0.0 for p in pool)
 
 
 def test_bm25_mode_needs_no_encoder(docs_settings, docs_pipeline):
-    lexical = Retriever(docs_pipeline.store, None,
-                        docs_settings.model_copy(update={"retrieval_mode": "bm25"}))
+    lexical = Retriever(
+        docs_pipeline.store, None, docs_settings.model_copy(update={"retrieval_mode": "bm25"})
+    )
     top = lexical.retrieve("regional value content passenger vehicles")
     assert top[0].meta.source == "usmca_auto_rules_of_origin.pdf"
     assert all(p.dense == 0.0 for p in top)
@@ -246,8 +271,9 @@ def test_lexical_index_follows_the_store(tmp_path, encoder):
     )
     settings = make_settings(tmp_path)
     ingest_paths([corpus], settings=settings, encoder=encoder, progress=False)
-    retriever = Retriever(open_store(settings, encoder.label, encoder.max_tokens), encoder,
-                          settings)
+    retriever = Retriever(
+        open_store(settings, encoder.label, encoder.max_tokens), encoder, settings
+    )
     assert retriever.bm25().top("softwood quota licences", 3) == []
     (corpus / "quota.md").write_text(
         "# Quota licences\n\nSoftwood lumber quota licences are issued every quarter.\n",

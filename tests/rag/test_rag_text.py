@@ -19,7 +19,13 @@ def test_terms_keeps_stopwords_on_request():
 
 def test_terms_keeps_numbers_and_codes_whole():
     assert terms("Article 34.7, HS 8703.23, 25% in 1994-2020, §4611a") == [
-        "article", "34.7", "hs", "8703.23", "25", "1994-2020", "4611a",
+        "article",
+        "34.7",
+        "hs",
+        "8703.23",
+        "25",
+        "1994-2020",
+        "4611a",
     ]
 
 
@@ -41,7 +47,11 @@ def test_terms_normalises_dotted_abbreviations():
 
 def test_stem_leaves_short_words_numbers_and_latin_endings():
     assert [stem(w) for w in ["gas", "2020s", "status", "analysis", "class"]] == [
-        "gas", "2020s", "status", "analysis", "class",
+        "gas",
+        "2020s",
+        "status",
+        "analysis",
+        "class",
     ]
 
 
@@ -69,14 +79,23 @@ def test_identifiers_are_found_and_normalised(question, expected):
 @pytest.mark.parametrize(
     ("ident", "found_in", "not_in"),
     [
-        ("Article 34.7", ["Under article  34.7 the", "ARTICLE\n34.7", "Article 34.7."],
-         ["Article 34.71", "Article 134.7", "Article 34"]),
+        (
+            "Article 34.7",
+            ["Under article  34.7 the", "ARTICLE\n34.7", "Article 34.7."],
+            ["Article 34.71", "Article 134.7", "Article 34"],
+        ),
         ("Article 2205", ["see Article 2205: Withdrawal"], ["Article 22050", "Article 220"]),
-        ("section 232", ["Section 232 tariffs", "19 U.S.C. § 232", "section232"],
-         ["section 2320", "Section 23"]),
+        (
+            "section 232",
+            ["Section 232 tariffs", "19 U.S.C. § 232", "section232"],
+            ["section 2320", "Section 23"],
+        ),
         ("§ 4611", ["19 U.S.C. § 4611:", "§§4611", "section 4611"], ["§ 46110", "§ 461"]),
-        ("19 U.S.C. 4611", ["Under 19 U.S.C. § 4611:", "19 USC 4611", "19 u.s.c. 4611"],
-         ["119 U.S.C. 4611", "19 U.S.C. § 4621", "19 U.S.C. 46110"]),
+        (
+            "19 U.S.C. 4611",
+            ["Under 19 U.S.C. § 4611:", "19 USC 4611", "19 u.s.c. 4611"],
+            ["119 U.S.C. 4611", "19 U.S.C. § 4621", "19 U.S.C. 46110"],
+        ),
         ("Executive Order 14193", ["executive order 14193 of 1 Feb"], ["Executive Order 141930"]),
         ("8703.23.01", ["heading 8703.23.01 covers"], ["8703.23.015"]),
     ],
@@ -116,7 +135,7 @@ def test_sentence_offsets_index_the_passage_exactly():
     found = sentences(text)
     assert len(found) == 8
     for s in found:
-        assert text[s.start:s.end] == s.text
+        assert text[s.start : s.end] == s.text
         assert s.text == s.text.strip()
     starts = [s.start for s in found]
     assert starts == sorted(starts)
@@ -137,7 +156,11 @@ def test_sentences_do_not_break_after_abbreviations():
 def test_sentences_split_list_items_and_paragraphs():
     text = "Intro line:\n- first item here\n- second item here\n(a) para a;\n(b) para b\n\nEnd"
     assert _texts(text) == [
-        "Intro line:", "- first item here", "- second item here", "(a) para a;", "(b) para b",
+        "Intro line:",
+        "- first item here",
+        "- second item here",
+        "(a) para a;",
+        "(b) para b",
         "End",
     ]
 
@@ -149,9 +172,12 @@ def test_sentences_keep_hard_wrapped_lines_but_cut_very_long_run_ons():
     run_on = "\n".join([line.strip()] * 8)  # ~800 characters without a full stop
     cut = sentences(run_on)
     assert len(cut) == 8
-    assert all(len(s.text) < 120 and run_on[s.start:s.end] == s.text for s in cut)
+    assert all(len(s.text) < 120 and run_on[s.start : s.end] == s.text for s in cut)
 
 
 def test_sentence_ending_in_a_quote_or_bracket_keeps_it():
-    assert _texts('He said "no." Then (it ended.) Next.') == ['He said "no."', "Then (it ended.)",
-                                                           "Next."]
+    assert _texts('He said "no." Then (it ended.) Next.') == [
+        'He said "no."',
+        "Then (it ended.)",
+        "Next.",
+    ]
