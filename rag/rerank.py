@@ -25,7 +25,8 @@ _CAUSAL = re.compile(
     r"caus(?:e|ed|es|ing)|reasons?|meant to|in order to|so that|aimed at|angered|anger|"
     r"prompted|in response|retaliat\w*|to limit|to address|to protect|to prevent|"
     r"to ensure|for the purpose|purpose of|in light of|threat|concern\w*|distrust|"
-    r"fear\w*|blam\w*)\b",
+    r"fear\w*|blam\w*|explain\w*|motivat\w*|driven by|stem(?:s|med)? from|rooted in|"
+    r"trigger\w*|irritant|aims?)\b",
     re.I,
 )
 _MONTH_NAME = (r"(?:January|February|March|April|May|June|July|August|September|October|"

@@ -84,10 +84,6 @@ def test_why_question_is_answered_from_the_relations_note(ask):
     assert answer.standalone_question is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "extractive answerer picks the topic sentences ('relationship has long been thin', the "
-    "1938 history) over 'Three things explain it: a visa dispute...' and the visa paragraph, "
-    "whose sentences do not repeat the question's terms (see report to the lead)"))
 def test_why_question_gets_the_causes(ask):
     answer = ask(WHY)
     assert "visa" in answer.answer.lower()
