@@ -36,8 +36,9 @@ import os
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 ALLOWED_TYPES = (
     "factoid",
@@ -168,7 +169,7 @@ class Corpus:
     _pages_cache: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: str) -> "Corpus":
+    def load(cls, root: str) -> Corpus:
         """Index every file under ``root`` (hidden files and directories are
         skipped)."""
         corpus = cls(root=root)
