@@ -33,7 +33,7 @@ from rag.condense import llm_standalone, rule_standalone
 from rag.llm import make_chat_model
 from rag.models import Answer, RetrievedRef, Turn
 from rag.rerank import ScoredSentence, SentenceBank, rerank
-from rag.retrieve import Passage, Retriever
+from rag.retrieve import BM25Index, Passage, Retriever
 from tradechat.errors import BadRequestError, IndexNotFoundError
 from tradechat.settings import Settings, get_settings
 
@@ -46,6 +46,7 @@ class _State:
     history: list[Turn]
     filters: dict | None
     standalone: str
+    bm25: BM25Index | None = None
     passages: list[Passage] = field(default_factory=list)
     scored: list[ScoredSentence] = field(default_factory=list)
     q_emb: np.ndarray | None = None
@@ -108,7 +109,10 @@ class RagPipeline:
                 "each history turn needs role 'user' or 'assistant' and a content string"
             ) from exc
         started = time.perf_counter()
-        if self.store.count() == 0:
+        # One look at the index per question: the lexical index is current as of now, and
+        # every later stage of this question uses it.
+        bm25 = self.retriever.bm25()
+        if not bm25.chunks:
             raise IndexNotFoundError(
                 "the index is empty: run `tradechat ingest PATH` (or upload a document) first"
             )
@@ -116,10 +120,12 @@ class RagPipeline:
             standalone = llm_standalone(question, history, self.llm)
         else:
             standalone = rule_standalone(question, history)
-        state = _State(question, history, inputs.get("filters"), standalone, started=started)
+        state = _State(
+            question, history, inputs.get("filters"), standalone, bm25=bm25, started=started
+        )
         state.q_emb = np.asarray(self.encoder.embed_one(standalone), dtype=np.float32)
         candidates = self.retriever.candidates(
-            standalone, state.filters, query_embedding=state.q_emb.tolist()
+            standalone, state.filters, query_embedding=state.q_emb.tolist(), bm25=bm25
         )
         s = self.settings
         state.passages, state.scored = rerank(
@@ -127,7 +133,7 @@ class RagPipeline:
             candidates,
             self.bank,
             state.q_emb,
-            self.retriever.bm25(),
+            bm25,
             s.top_k,
             s.mmr_lambda,
             s.max_per_source,
@@ -145,7 +151,7 @@ class RagPipeline:
         t0 = time.perf_counter()
         s = self.settings
         passages = state.passages
-        bm25 = self.retriever.bm25()
+        bm25 = state.bm25
         retrieved = [
             RetrievedRef(
                 source=p.meta.source,

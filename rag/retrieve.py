@@ -137,7 +137,6 @@ class Retriever:
             if self._bm25 is None or count != self._bm25_count:
                 self._bm25 = BM25Index(self.store.all_chunks())
                 self._bm25_count = count
-                self._pos = {cid: i for i, cid in enumerate(self._bm25.ids)}
             return self._bm25
 
     def invalidate(self) -> None:
@@ -153,15 +152,22 @@ class Retriever:
         return mmr(pool, s.top_k, s.mmr_lambda, s.max_per_source)
 
     def candidates(
-        self, query: str, filters: dict | None = None, query_embedding: list[float] | None = None
+        self,
+        query: str,
+        filters: dict | None = None,
+        query_embedding: list[float] | None = None,
+        bm25: BM25Index | None = None,
     ) -> list[Passage]:
-        """The fused candidate pool (``rerank_pool`` passages, best first, with embeddings)."""
+        """The fused candidate pool (``rerank_pool`` passages, best first, with embeddings).
+
+        ``bm25``: the lexical index the caller already holds for this question (saves a
+        store count per call)."""
         s = self.settings
         mode = s.retrieval_mode
         where = _where(filters)
         ranked: list[list[str]] = []
         pool: dict[str, Passage] = {}
-        bm25 = self.bm25()
+        bm25 = bm25 or self.bm25()
         allowed = _allowed_mask(bm25, filters)
 
         if mode in ("hybrid", "dense"):
