@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.rerank import _CAUSAL, ScoredSentence, expected_pattern, is_why
+from rag.rerank import _CAUSAL, ScoredSentence, expected_pattern, is_why, term_weights
 from rag.retrieve import BM25Index, Passage
 from rag.text import terms
 
@@ -29,13 +29,12 @@ class Draft:
 
 def key_term_coverage(question: str, passages: list[Passage], bm25: BM25Index | None) -> float:
     """IDF-weighted share of the question's terms that occur in the retrieved passages."""
-    q_terms = set(terms(question))
-    if not q_terms:
+    weights = term_weights(question, bm25)
+    if not weights:
         return 0.0
     text_terms: set[str] = set()
     for p in passages:
         text_terms.update(terms(f"{p.meta.heading_path} {p.text}"))
-    weights = {t: (bm25.idf_of(t) if bm25 is not None else 1.0) for t in q_terms}
     total = sum(weights.values()) or 1.0
     return sum(w for t, w in weights.items() if t in text_terms) / total
 
@@ -80,18 +79,19 @@ def extractive_answer(
     return Draft(" ".join(parts), evidence, coverage, chosen, has_kind)
 
 
+def _following(c: ScoredSentence, scored: list[ScoredSentence], n: int) -> list[ScoredSentence]:
+    """Up to ``n`` sentences that come right after ``c`` in the same passage."""
+    after = [s for s in scored if s.passage == c.passage and s.sentence.start > c.sentence.start]
+    return sorted(after, key=lambda s: s.sentence.start)[:n]
+
+
 def _with_causes(
     chosen: list[ScoredSentence], scored: list[ScoredSentence]
 ) -> list[ScoredSentence]:
     """Take along the sentence that follows a chosen one when it states a cause."""
-    order = sorted(scored, key=lambda x: (x.passage, x.sentence.start))
-    index = {id(s): i for i, s in enumerate(order)}
     extra: list[ScoredSentence] = []
     for c in chosen:
-        i = index[id(c)]
-        for nxt in order[i + 1 : i + 3]:
-            if nxt.passage != c.passage:
-                break
+        for nxt in _following(c, scored, 2):
             if _CAUSAL.search(nxt.sentence.text) and nxt not in chosen and nxt not in extra:
                 extra.append(nxt)
                 break
@@ -105,15 +105,11 @@ def _with_list_items(
     chosen: list[ScoredSentence], scored: list[ScoredSentence], max_items: int = 3
 ) -> list[ScoredSentence]:
     """A chosen sentence that introduces a list ("... shall be:") brings its first items."""
-    order = sorted(scored, key=lambda x: (x.passage, x.sentence.start))
-    index = {id(s): i for i, s in enumerate(order)}
     out = list(chosen)
     for c in chosen:
         if not _INTRODUCER.search(c.sentence.text):
             continue
-        for nxt in order[index[id(c)] + 1 : index[id(c)] + 1 + max_items]:
-            if nxt.passage != c.passage:
-                break
+        for nxt in _following(c, scored, max_items):
             if nxt not in out:
                 out.append(nxt)
     return out

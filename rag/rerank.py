@@ -29,8 +29,10 @@ _CAUSAL = re.compile(
     r"trigger\w*|irritant|aims?)\b",
     re.I,
 )
-_MONTH_NAME = (r"(?:January|February|March|April|May|June|July|August|September|October|"
-               r"November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)")
+_MONTH_NAME = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|"
+    r"November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)"
+)
 # What answers "when": a year, a month, a weekday, a duration or a time relation.
 _DATE = re.compile(
     rf"\b(1[89]\d\d|20\d\d)\b|\b{_MONTH_NAME}\b|\b(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\b|"
@@ -162,8 +164,7 @@ def score_sentences(
     bm25: BM25Index | None,
 ) -> list[ScoredSentence]:
     """Every usable sentence of ``passages``, scored against ``question``."""
-    q_terms = set(terms(question))
-    weights = {t: (bm25.idf_of(t) if bm25 is not None else 1.0) for t in q_terms}
+    weights = term_weights(question, bm25)
     total_w = sum(weights.values()) or 1.0
     why = is_why(question)
     wanted = expected_pattern(question)
@@ -211,6 +212,11 @@ def _section_terms(p: Passage) -> set[str]:
     return set(terms(" ".join(parts)))
 
 
+def term_weights(question: str, bm25: BM25Index | None) -> dict[str, float]:
+    """The question's terms, each weighted by its rarity in the index (IDF)."""
+    return {t: (bm25.idf_of(t) if bm25 is not None else 1.0) for t in set(terms(question))}
+
+
 def lexical_sentence_score(q_weights: dict[str, float], text: str) -> float:
     """Best rarity-weighted share of the question's terms found in one sentence of ``text``."""
     total = sum(q_weights.values()) or 1.0
@@ -240,8 +246,7 @@ def rerank(
     """
     if not candidates:
         return [], []
-    q_terms = set(terms(question))
-    weights = {t: (bm25.idf_of(t) if bm25 is not None else 1.0) for t in q_terms}
+    weights = term_weights(question, bm25)
     cos = [float(p.embedding @ q_emb) if p.embedding is not None else 0.0 for p in candidates]
     lex = [lexical_sentence_score(weights, p.text) for p in candidates]
     top_cos = max(max(cos), 1e-6)
