@@ -70,6 +70,21 @@ def iter_files(root: Path) -> Iterable[Path]:
                 yield Path(dirpath) / name
 
 
+# Files that describe a folder of documents rather than being one of them.
+_FOLDER_NOTES = frozenset(
+    "readme licence license copying changelog changes contributing notice authors".split()
+)
+
+
+def is_folder_note(name: str) -> bool:
+    """README.md, LICENSE, CHANGELOG.txt ...: a folder's housekeeping, not a document.
+
+    >>> [is_folder_note(n) for n in ("README.md", "license", "readme_notes.md", "nafta.txt")]
+    [True, True, False, False]
+    """
+    return Path(name).stem.lower() in _FOLDER_NOTES
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -119,7 +134,7 @@ def ingest_paths(
 
     with _WRITE_LOCK:
         manifest = store.file_records()
-        work = _walk(paths, manifest, store, report)
+        work = _walk(paths, manifest, store, report, settings.skip_folder_notes)
         for item in work:
             _check(item, manifest, max_bytes)
         owners = _content_owners(work, manifest)
@@ -148,9 +163,14 @@ def ingest_paths(
 
 
 def _walk(
-    paths: list[Path], manifest: dict[str, FileRecord], store: IndexStore, report: IngestReport
+    paths: list[Path],
+    manifest: dict[str, FileRecord],
+    store: IndexStore,
+    report: IngestReport,
+    skip_notes: bool = True,
 ) -> list[_Work]:
-    """The files of this run, each under one source name; removes files gone from a root."""
+    """The files of this run, each under one source name; removes files gone from a root
+    (and, with ``skip_notes``, a folder's README or LICENSE: see ``is_folder_note``)."""
     work: list[_Work] = []
     claimed: dict[str, Path] = {}  # source -> file, so that no two files share a source
     files: set[Path] = set()  # a file reached twice (a folder, and a file inside it) once
@@ -165,6 +185,17 @@ def _walk(
         seen: set[str] = set()
         for file in iter_files(root):
             source = file.relative_to(base).as_posix()
+            if skip_notes and root.is_dir() and is_folder_note(file.name):
+                report.files.append(
+                    FileResult(
+                        source=source,
+                        status="skipped",
+                        reason="a folder's README or licence describes the collection, not a "
+                        "document; name the file itself to index it "
+                        "(or set TRADECHAT_SKIP_FOLDER_NOTES=false)",
+                    )
+                )
+                continue  # not "seen": an earlier run's copy is removed below
             seen.add(source)
             other = claimed.get(source)
             if file in files:

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         "included. Never above the model's maximum sequence length.",
     )
     max_file_mb: float = Field(25.0, gt=0, description="Files larger than this are skipped.")
+    skip_folder_notes: bool = Field(
+        True,
+        description="In an ingested folder, skip README, LICENSE, CHANGELOG and the like: they "
+        "describe the collection, not its subject. A file named on the command line or "
+        "uploaded is always indexed.",
+    )
 
     # --- retrieval --------------------------------------------------------------------------
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field(

@@ -29,19 +29,20 @@ def indexed(shared_corpus, encoder, tmp_path_factory):
     return settings, report, store, chunks
 
 
-def test_every_file_but_the_tsv_is_indexed(indexed, shared_corpus):
+def test_every_document_is_indexed(indexed, shared_corpus):
     _, report, _, chunks = indexed
     files = {f.source: f for f in report.files}
     expected = {p.relative_to(shared_corpus).as_posix() for p in iter_files(shared_corpus)}
     assert set(files) == expected
-    assert files["SOURCES.tsv"].status == "skipped"
+    housekeeping = {"SOURCES.tsv", "README.md"}  # a table of licences; the folder's README
+    assert {s: files[s].status for s in housekeeping} == dict.fromkeys(housekeeping, "skipped")
     not_new = {
         s: (f.status, f.reason)
         for s, f in files.items()
-        if f.status != "new" and s != "SOURCES.tsv"
+        if f.status != "new" and s not in housekeeping
     }
     assert not_new == {}
-    assert {c.source for _, _, c in chunks} == expected - {"SOURCES.tsv"}
+    assert {c.source for _, _, c in chunks} == expected - housekeeping
     assert report.chunks_added == len(chunks) == report.embeddings_computed
 
 

@@ -241,19 +241,19 @@ def test_two_roots_may_not_share_a_source(tmp_path, data_dir, settings, encoder)
     a, b = tmp_path / "a", tmp_path / "b"
     for root, name in ((a, "accord_excerpt.txt"), (b, "act_excerpt.txt")):
         root.mkdir()
-        shutil.copy(data_dir / name, root / "readme.txt")
+        shutil.copy(data_dir / name, root / "notes.txt")
     report = run([a, b], settings, encoder)
-    assert by_status(report)["new"] == {"readme.txt": None}
+    assert by_status(report)["new"] == {"notes.txt": None}
     (reason,) = by_status(report)["failed"].values()
-    assert reason.startswith(f"same relative path as {a / 'readme.txt'}")
+    assert reason.startswith(f"same relative path as {a / 'notes.txt'}")
     # In a later run, b's file does not silently replace a's either.
     report = run([b], settings, encoder)
     assert (
         "a different file with this name is already indexed from"
-        in (by_status(report)["failed"]["readme.txt"])
+        in (by_status(report)["failed"]["notes.txt"])
     )
     store = store_for(settings, encoder)
-    assert store.file_records()["readme.txt"].root == str(a)
+    assert store.file_records()["notes.txt"].root == str(a)
     assert_no_duplicates(store)
 
 
@@ -464,3 +464,38 @@ def test_progress_callback_sees_every_file(text_corpus, settings, encoder):
         on_file=lambda done, total, src: seen.append((done, total, src)),
     )
     assert [d for d, _, _ in seen] == [1, 2, 3, 4, 5] and {t for _, t, _ in seen} == {5}
+
+
+# --- a folder's README and licence ------------------------------------------------------------
+def test_a_folders_readme_is_skipped_but_a_named_one_is_indexed(tmp_path, settings, encoder):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "README.md").write_text("# About this folder\n\nThese notes describe tariffs.\n")
+    (folder / "LICENSE").write_text("Permission is granted to copy these notes.\n")
+    (folder / "tariffs.md").write_text("# Tariffs\n\nA duty of 25 percent applies to steel.\n")
+    report = run([folder], settings, encoder)
+    statuses = by_status(report)
+    assert set(statuses["new"]) == {"tariffs.md"}
+    assert set(statuses["skipped"]) == {"README.md", "LICENSE"}
+    assert "README" in statuses["skipped"]["README.md"]
+    sources = {m["source"] for _, m in snapshot(store_for(settings, encoder)).values()}
+    assert sources == {"tariffs.md"}
+
+    named = run([folder / "README.md"], settings, encoder)
+    assert set(by_status(named)["new"]) == {"README.md"}
+
+
+def test_a_readme_indexed_before_the_rule_is_removed_from_its_folder(
+    tmp_path, settings, encoder
+):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "README.md").write_text("# About this folder\n\nThese notes describe tariffs.\n")
+    (folder / "tariffs.md").write_text("# Tariffs\n\nA duty of 25 percent applies to steel.\n")
+    kept = settings.model_copy(update={"skip_folder_notes": False})
+    assert set(by_status(run([folder], kept, encoder))["new"]) == {"README.md", "tariffs.md"}
+
+    again = by_status(run([folder], settings, encoder))
+    assert set(again["removed"]) == {"README.md"}
+    sources = {m["source"] for _, m in snapshot(store_for(settings, encoder)).values()}
+    assert sources == {"tariffs.md"}
