@@ -127,6 +127,14 @@ def _cut_run_on(rest: str) -> str:
     return rest
 
 
+# The back matter of a note or article, when a line holds nothing else.
+_BACK_MATTER = re.compile(
+    r"^(Sources?|References?|Bibliography|Works cited|Further reading|See also|"
+    r"External links|Notes)\s*:?$",
+    re.I,
+)
+
+
 def parse_heading(line: str, prev_blank: bool) -> Heading | None:
     """Recognise a heading line, or return None.
 
@@ -138,6 +146,8 @@ def parse_heading(line: str, prev_blank: bool) -> Heading | None:
     'Chapter Twenty Two'
     >>> parse_heading("Article 607 (Energy) and Article 1018 apply to this Chapter.", True) is None
     True
+    >>> parse_heading("Sources", False)
+    Heading(level='section', ident=None, text='Sources')
     """
     s = line.strip()
     if not s or len(s) > 400:
@@ -179,6 +189,8 @@ def parse_heading(line: str, prev_blank: bool) -> Heading | None:
     if m := _ANNEX.match(s):
         ident = m.group(1).rstrip(".-")
         return Heading("section", f"Annex {ident}", (m.group(2) or "").strip() or None)
+    if _BACK_MATTER.match(s):  # "Sources" alone on its line, as a PDF often has it
+        return Heading("section", None, s.rstrip(":").strip())
     if prev_blank and (m := _ACT_SECTION.match(s)) and len(s.split()) <= 12:
         return Heading("section", f"Section {m.group(1)}", m.group(2).strip())
     return None

@@ -27,7 +27,7 @@ from tradechat.errors import ConfigError
 
 # Bump when loaders or the splitter change the chunks they produce: a new collection name
 # makes every index built by an older version be rebuilt instead of silently mixed.
-SPLITTER_VERSION = "s5"
+SPLITTER_VERSION = "s6"
 
 
 def collection_name(model_label: str, chunk_tokens: int, max_tokens: int) -> str:

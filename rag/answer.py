@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from rag.rerank import _CAUSAL, ScoredSentence, expected_pattern, is_why, term_weights
 from rag.retrieve import BM25Index, Passage
 from rag.text import terms
@@ -44,13 +46,23 @@ def extractive_answer(
     passages: list[Passage],
     scored: list[ScoredSentence],
     bm25: BM25Index | None,
-    max_sentences: int = 4,
-    keep_ratio: float = 0.8,
+    max_sentences: int = 6,
+    keep_ratio: float = 0.7,
     asked: str | None = None,
+    aspects: list[tuple[str, np.ndarray]] | None = None,
+    min_sentences: int = 4,
+    min_ratio: float = 0.5,
+    fill_cosine: float = 0.35,
 ) -> Draft:
     """Pick and order the sentences that best answer ``question``; mark each with [n]
     where n is 1 + the index of its passage. ``asked`` is the user's own wording (before a
-    follow-up was made standalone): it says what kind of answer is wanted."""
+    follow-up was made standalone): it says what kind of answer is wanted.
+
+    The first ``min_sentences`` are taken while they score at least ``min_ratio`` of the
+    best (and are close to the question in meaning: cosine ``fill_cosine``), more (up to
+    ``max_sentences``) while they score ``keep_ratio`` of it. ``aspects``
+    are the parts of a question that asks two things ("How many members, and how is the
+    chair picked?"), each with its embedding: each part's best sentence is taken too."""
     coverage = key_term_coverage(question, passages, bm25)
     if not scored:
         return Draft("", 0.0, coverage, [])
@@ -60,12 +72,19 @@ def extractive_answer(
     for cand in ranked:
         # The best few always (a close second often holds the rest of the answer), then
         # more only while they score near the best.
-        floor = best * (0.6 if len(chosen) < min(3, max_sentences) else keep_ratio)
+        floor = best * (min_ratio if len(chosen) < min(min_sentences, max_sentences) else keep_ratio)
         if len(chosen) >= max_sentences or cand.score < floor:
             break
+        if cand.score < best * keep_ratio and cand.cosine < fill_cosine:
+            continue  # filling up to min_sentences, but this one is about something else
         if any(float(cand.embedding @ c.embedding) > 0.9 for c in chosen):
             continue  # near-duplicate of a chosen sentence
         chosen.append(cand)
+    for part, emb in aspects or []:
+        best_part = _best_for(part, emb, scored, bm25)
+        if best_part is not None and best_part not in chosen:
+            chosen.append(best_part)
+    chosen = _with_continuations(chosen, scored)
     if is_why(question):
         chosen = _with_causes(chosen, scored)
     chosen = _with_list_items(chosen, scored)
@@ -83,6 +102,65 @@ def _following(c: ScoredSentence, scored: list[ScoredSentence], n: int) -> list[
     """Up to ``n`` sentences that come right after ``c`` in the same passage."""
     after = [s for s in scored if s.passage == c.passage and s.sentence.start > c.sentence.start]
     return sorted(after, key=lambda s: s.sentence.start)[:n]
+
+
+def _best_for(
+    part: str, emb: np.ndarray, scored: list[ScoredSentence], bm25: BM25Index | None
+) -> ScoredSentence | None:
+    """The sentence that best answers one part of a two-part question."""
+    weights = term_weights(part, bm25)
+    total = sum(weights.values()) or 1.0
+    wanted = expected_pattern(part)
+    best, best_score = None, 0.0
+    for sc in scored:
+        s_terms = set(terms(sc.sentence.text))
+        lex = sum(w for t, w in weights.items() if t in s_terms) / total
+        score = 0.6 * float(sc.embedding @ emb) + 0.4 * lex
+        if wanted is not None and wanted.search(sc.sentence.text):
+            score += 0.05
+        if score > best_score:
+            best, best_score = sc, score
+    return best
+
+
+# A sentence that leans on the one before it ("That's particularly the case in Ontario").
+_CONTINUES = re.compile(
+    r"^[\"“‘]?(That|This|These|Those|It|Its|They|Their|Such|But|However|Still|Yet|Instead|"
+    r"Because|As a result|In response|Even so|Since then)\b"
+)
+
+
+def _with_continuations(
+    chosen: list[ScoredSentence], scored: list[ScoredSentence], lead: int = 2
+) -> list[ScoredSentence]:
+    """The best ``lead`` sentences bring the next one when it continues their thought."""
+    out = list(chosen)
+    for c in chosen[:lead]:
+        for nxt in _following(c, scored, 1):
+            if _CONTINUES.match(nxt.sentence.text) and nxt not in out:
+                out.append(nxt)
+    return out
+
+
+# Where a question asks a second thing: ", and how ...", "; what ...".
+_ASPECT_SPLIT = re.compile(
+    r"(?:,\s*(?:and|or|but)\s+|;\s*|\?\s+|\s+and\s+(?=(?:how|what|when|who|which|why|"
+    r"where|whether|is|are|does|did|do|can|was|were)\b))",
+    re.I,
+)
+
+
+def question_aspects(question: str) -> list[str]:
+    """The parts of a question that asks several things; [] for a single question.
+
+    >>> question_aspects("How many members does it have, and how is the chair picked?")
+    ['How many members does it have', 'how is the chair picked?']
+    >>> question_aspects("When did the USMCA enter into force?")
+    []
+    """
+    parts = [p.strip() for p in _ASPECT_SPLIT.split(question) if p and p.strip()]
+    parts = [p for p in parts if len(terms(p)) >= 2]
+    return parts if len(parts) > 1 else []
 
 
 def _with_causes(

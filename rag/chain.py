@@ -27,7 +27,12 @@ from pydantic import ValidationError
 from ingest.embed import Encoder, get_encoder
 from ingest.store import IndexStore, open_store
 from rag import prompts
-from rag.answer import extractive_answer, key_term_coverage, unsupported_constraints
+from rag.answer import (
+    extractive_answer,
+    key_term_coverage,
+    question_aspects,
+    unsupported_constraints,
+)
 from rag.cite import CitationChecker, verify
 from rag.condense import llm_standalone, rule_standalone
 from rag.llm import make_chat_model
@@ -169,6 +174,12 @@ class RagPipeline:
             refused = True
         elif self.llm is None:
             # The condensed question carries the follow-up's context; the raw one its focus.
+            parts = question_aspects(state.standalone)
+            aspects = (
+                list(zip(parts, np.asarray(self.encoder.embed(parts), dtype=np.float32)))
+                if parts
+                else None
+            )
             draft = extractive_answer(
                 state.standalone,
                 passages,
@@ -176,6 +187,7 @@ class RagPipeline:
                 bm25,
                 s.answer_sentences,
                 asked=state.question,
+                aspects=aspects,
             )
             missing = unsupported_constraints(state.standalone, passages, bm25)
             refused = (

@@ -121,7 +121,13 @@ class SentenceBank:
         todo: list[tuple[Passage, list[Sentence]]] = []
         texts: list[str] = []
         for p in dict((p.id, p) for p in missing).values():
-            sents = [s for s in sentences(p.text) if _usable(s.text)]
+            refs = _REFERENCE_LINE.search(p.text)  # a "Sources" line inside the passage
+            cut = refs.start() if refs else len(p.text)
+            sents = [
+                s
+                for s in sentences(p.text)
+                if s.start < cut and _usable(s.text) and not _title_line(s, p)
+            ]
             todo.append((p, sents))
             texts.extend(s.text for s in sents)
         embs = np.asarray(self.encoder.embed(texts), dtype=np.float32) if texts else None
@@ -154,6 +160,12 @@ def _usable(text: str) -> bool:
         return False
     # A short line without closing punctuation is a heading ("(a) In general").
     return not (words < 12 and not re.search(r"[.!?;:,)”\"]\s*$", text))
+
+
+def _title_line(s: Sentence, p: Passage) -> bool:
+    """The document's title line at the top of its first passage: a name, not an answer."""
+    title = (p.meta.title if p.meta is not None else "").rstrip("…. ")
+    return s.start == 0 and len(title) >= 20 and s.text.startswith(title)
 
 
 def score_sentences(
@@ -193,6 +205,14 @@ _REFERENCES = re.compile(
     r"^(sources?|references?|bibliography|further reading|notes|"
     r"external links|see also|citations?)\b",
     re.I,
+)
+
+
+# The same headings as a line of their own (a PDF's "Sources" that no splitter marked).
+_REFERENCE_LINE = re.compile(
+    r"^[ \t#]*(sources?|references?|bibliography|further reading|works cited|"
+    r"external links)[ \t]*:?[ \t]*$",
+    re.I | re.M,
 )
 
 

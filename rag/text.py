@@ -115,7 +115,7 @@ class Sentence:
 _ABBREV = re.compile(
     r"(?:\b(?:U\.S|U\.S\.C|Mr|Ms|Mrs|Dr|No|Nos|St|Inc|Ltd|Co|Corp|Jr|Sr|vs|etc|e\.g|i\.e|"
     r"Art|Arts|Sec|Secs|para|paras|Stat|Pub|L|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|"
-    r"Dec|S\.C|c|ch|p|pp|cl|subs|Vol|Fed|Reg|Rev|Cong|Sess|Dept|Gov|Gen|approx|[A-Z])|(?:[A-Z]\.){2,}[A-Z]?)\.$"
+    r"Dec|S\.C|c|ch|p|pp|cl|subs|seq|al|cf|viz|Vol|Fed|Reg|Rev|Cong|Sess|Dept|Gov|Gen|approx|[A-Z])|(?:[A-Z]\.){2,}[A-Z]?)\.$"
 )
 _BOUNDARY = re.compile(
     r"[.!?][\"”’)\]]*(?=\s+[\"“‘(\[]?[A-Z0-9§])|\n\s*\n|"
@@ -128,6 +128,8 @@ def sentences(text: str) -> list[Sentence]:
 
     >>> [s.text for s in sentences("Mr. Carney met the U.S. envoy. It went well.\\n\\n(a) Next item")]
     ['Mr. Carney met the U.S. envoy.', 'It went well.', '(a) Next item']
+    >>> len(sentences("Under the Act (50 U.S.C. 1701 et seq.) (IEEPA), and the NEA."))
+    1
     """
     out: list[Sentence] = []
     start = 0

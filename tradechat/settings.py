@@ -89,9 +89,14 @@ class Settings(BaseSettings):
         "ollama: a local Ollama server.",
     )
     answer_passages: int = Field(
-        4, ge=1, description="Top passages whose sentences the extractive answerer reads."
+        6, ge=1, description="Top passages whose sentences the extractive answerer reads."
     )
-    answer_sentences: int = Field(4, ge=1, description="Sentences in an extractive answer.")
+    answer_sentences: int = Field(
+        6,
+        ge=1,
+        description="Most sentences in an extractive answer (fewer when the rest score well "
+        "below the best one).",
+    )
     refusal_threshold: float = Field(
         0.33,
         description="Minimum evidence score (cosine of the best sentence, plus lexical "
