@@ -301,8 +301,11 @@ def validate_schema(rec: Any) -> list[str]:
             for src, nums in pages.items():
                 if isinstance(sources, list) and src not in sources:
                     problems.append(f"pages key {src!r} is not among the sources")
-                if (not isinstance(nums, list) or not nums
-                        or not all(isinstance(n, int) and not isinstance(n, bool) for n in nums)):
+                if (
+                    not isinstance(nums, list)
+                    or not nums
+                    or not all(isinstance(n, int) and not isinstance(n, bool) for n in nums)
+                ):
                     problems.append(f"pages for {src!r} must be a non-empty list of integers")
 
     history = rec.get("history")
@@ -311,12 +314,16 @@ def validate_schema(rec: Any) -> list[str]:
             problems.append("'history' must be a list of turns")
         else:
             for i, turn in enumerate(history):
-                if (not isinstance(turn, dict) or set(turn) != {"role", "content"}
-                        or turn.get("role") not in HISTORY_ROLES
-                        or not isinstance(turn.get("content"), str)
-                        or not turn["content"].strip()):
+                if (
+                    not isinstance(turn, dict)
+                    or set(turn) != {"role", "content"}
+                    or turn.get("role") not in HISTORY_ROLES
+                    or not isinstance(turn.get("content"), str)
+                    or not turn["content"].strip()
+                ):
                     problems.append(
-                        f"history turn {i} must be {{'role': 'user'|'assistant', 'content': non-empty str}}")
+                        f"history turn {i} must be {{'role': 'user'|'assistant', 'content': non-empty str}}"
+                    )
     if qtype == "follow-up" and not history:
         problems.append("follow-up question needs a non-empty 'history'")
     if "notes" in rec and not isinstance(rec["notes"], str):
@@ -342,8 +349,9 @@ def validate_against_corpus(rec: dict, corpus: Corpus) -> list[str]:
     # that corpus problems are reported in the same run.
     sources = rec.get("sources") if isinstance(rec.get("sources"), list) else []
     facts = rec.get("facts") if isinstance(rec.get("facts"), list) else []
-    facts = [[a for a in g if isinstance(a, str) and a.strip()]
-             for g in facts if isinstance(g, list)]
+    facts = [
+        [a for a in g if isinstance(a, str) and a.strip()] for g in facts if isinstance(g, list)
+    ]
     pages = rec.get("pages") if isinstance(rec.get("pages"), dict) else {}
     for src in sources:
         if not isinstance(src, str):
@@ -444,10 +452,14 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m evals.check_questions",
-        description="Validate an evaluation question set (JSONL) against a corpus.")
+        description="Validate an evaluation question set (JSONL) against a corpus.",
+    )
     parser.add_argument("questions", help="path to the questions .jsonl file")
-    parser.add_argument("--corpus", default=os.path.join("..", "shared", "corpus"),
-                        help="corpus root directory (default: ../shared/corpus)")
+    parser.add_argument(
+        "--corpus",
+        default=os.path.join("..", "shared", "corpus"),
+        help="corpus root directory (default: ../shared/corpus)",
+    )
     args = parser.parse_args(argv)
     try:
         problems, counts = check_questions(args.questions, args.corpus)

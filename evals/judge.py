@@ -46,8 +46,13 @@ def make_judge(settings) -> Judge | None:
         from langchain_openai import ChatOpenAI
 
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "none"
-        llm = ChatOpenAI(base_url=settings.llm_base_url, model=settings.llm_model,
-                         api_key=key, temperature=0.0, timeout=120)
+        llm = ChatOpenAI(
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            api_key=key,
+            temperature=0.0,
+            timeout=120,
+        )
     elif settings.answerer == "ollama":
         from langchain_ollama import ChatOllama
 
@@ -67,8 +72,7 @@ def parse_rating(reply: str) -> float | None:
     return (int(found.group(1)) - 1) / 4 if found else None
 
 
-def judge_answers(answers: list[dict], judge: Judge | None,
-                  reason_if_skipped: str = "") -> dict:
+def judge_answers(answers: list[dict], judge: Judge | None, reason_if_skipped: str = "") -> dict:
     """Faithfulness (to the cited quotes) and relevance (to the question) of every answered
     question, each the mean of 1-5 ratings scaled to 0-1.
 
@@ -84,16 +88,19 @@ def judge_answers(answers: list[dict], judge: Judge | None,
     for a in answers:
         if a.get("refused"):
             continue
-        sources = "\n".join(f"[{c.get('n')}] {c.get('quote', '')}"
-                            for c in a.get("citations") or []) or "(none)"
+        sources = (
+            "\n".join(f"[{c.get('n')}] {c.get('quote', '')}" for c in a.get("citations") or [])
+            or "(none)"
+        )
         try:
-            faith = parse_rating(judge(FAITHFULNESS_PROMPT.format(sources=sources,
-                                                                  answer=a["answer"])))
-            rel = parse_rating(judge(RELEVANCE_PROMPT.format(question=a["question"],
-                                                             answer=a["answer"])))
+            faith = parse_rating(
+                judge(FAITHFULNESS_PROMPT.format(sources=sources, answer=a["answer"]))
+            )
+            rel = parse_rating(
+                judge(RELEVANCE_PROMPT.format(question=a["question"], answer=a["answer"]))
+            )
         except Exception as exc:  # a judge outage must not lose the deterministic report
             return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
         per_question.append({"id": a.get("id"), "faithfulness": faith, "relevance": rel})
     overall = {key: mean(q[key] for q in per_question) for key in ("faithfulness", "relevance")}
-    return {"status": "ok", "overall": overall, "n": len(per_question),
-            "questions": per_question}
+    return {"status": "ok", "overall": overall, "n": len(per_question), "questions": per_question}

@@ -24,14 +24,34 @@ from collections.abc import Collection, Hashable, Iterable, Sequence
 # --------------------------------------------------------------------------------------------
 
 # Typographic characters mapped to their plain forms before any comparison.
-_TYPO = str.maketrans({
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
-    "\u00ab": '"', "\u00bb": '"',
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
-    "\u2015": "-", "\u2212": "-", "\u00ad": None,
-    "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2007": " ",
-})
+_TYPO = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u00ad": None,
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\u2007": " ",
+    }
+)
 _WS = re.compile(r"\s+")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
@@ -156,8 +176,9 @@ def page_key(source: str, page: int) -> str:
     return f"{source}#p{page}"
 
 
-def hit_at_k(ranked: Sequence[Hashable | None], relevant: Collection[Hashable],
-             k: int) -> float | None:
+def hit_at_k(
+    ranked: Sequence[Hashable | None], relevant: Collection[Hashable], k: int
+) -> float | None:
     """1.0 when any of the first ``k`` ranked items is relevant, else 0.0; None when nothing
     is relevant (an unanswerable question). ``None`` items are never relevant.
 
@@ -171,8 +192,9 @@ def hit_at_k(ranked: Sequence[Hashable | None], relevant: Collection[Hashable],
     return 1.0 if any(x is not None and x in relevant for x in ranked[:k]) else 0.0
 
 
-def recall_at_k(ranked: Sequence[Hashable | None], relevant: Collection[Hashable],
-                k: int) -> float | None:
+def recall_at_k(
+    ranked: Sequence[Hashable | None], relevant: Collection[Hashable], k: int
+) -> float | None:
     """Share of the distinct relevant items found among the first ``k`` ranked items.
 
     >>> recall_at_k(["a", "a", "b"], {"a", "c"}, 5)
@@ -186,8 +208,9 @@ def recall_at_k(ranked: Sequence[Hashable | None], relevant: Collection[Hashable
     return len(found) / len(set(relevant))
 
 
-def reciprocal_rank(ranked: Sequence[Hashable | None],
-                    relevant: Collection[Hashable]) -> float | None:
+def reciprocal_rank(
+    ranked: Sequence[Hashable | None], relevant: Collection[Hashable]
+) -> float | None:
     """1 / rank of the first relevant item (ranks start at 1); 0.0 when none is relevant.
 
     >>> reciprocal_rank(["x", "y", "a"], {"a"})
@@ -203,8 +226,9 @@ def reciprocal_rank(ranked: Sequence[Hashable | None],
     return 0.0
 
 
-def ndcg_at_k(ranked: Sequence[Hashable | None], relevant: Collection[Hashable],
-              k: int = 10) -> float | None:
+def ndcg_at_k(
+    ranked: Sequence[Hashable | None], relevant: Collection[Hashable], k: int = 10
+) -> float | None:
     """Normalised discounted cumulative gain with binary relevance.
 
     Only the first passage of each relevant item earns a gain (a second passage from the
@@ -236,7 +260,8 @@ def ndcg_at_k(ranked: Sequence[Hashable | None], relevant: Collection[Hashable],
 
 # Function words ignored when comparing a sentence with its quote (deliberately a separate
 # list from the chain's own, so the metric does not share the system's blind spots).
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all also am an and any are as at be because been before
 being below between both but by can could did do does doing down during each few for from
 further had has have having he her here hers him his how i if in into is it its itself just
@@ -244,7 +269,8 @@ may me might more most must my no nor not of off on once only or other our out o
 same shall she should so some such than that the their them then there these they this
 those through to too under until up upon very was we were what when where which while who
 whom why will with within would you your
-""".split())
+""".split()
+)
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[a-z]+")
 
 # A citation is relevant to its sentence when its quote contains at least this share of the
@@ -292,8 +318,9 @@ def relevance(sentence: str, quote: str) -> float | None:
 _ELLIPSIS = re.compile(r"\s*(?:\.\.\.|\u2026)\s*")
 
 
-def quote_in_document(quote: str, document: str, start: int | None = None,
-                      end: int | None = None) -> bool:
+def quote_in_document(
+    quote: str, document: str, start: int | None = None, end: int | None = None
+) -> bool:
     """True when the quote really occurs in the document text.
 
     The exact span ``document[start:end]`` is accepted first; otherwise the quote must occur
@@ -384,10 +411,10 @@ def split_sentences(text: str) -> list[str]:
     for line in _lines(text):
         start = 0
         for m in _END.finditer(line):
-            head = line[start:m.start() + 1].split()
+            head = line[start : m.start() + 1].split()
             if m.group(0).startswith(".") and head and _ABBREV.search(head[-1]):
                 continue
-            out.append(line[start:m.end()].strip())
+            out.append(line[start : m.end()].strip())
             start = m.end()
         out.append(line[start:].strip())
     return [s for s in out if re.search(r"[^\W_]", strip_markers(s))]
@@ -406,8 +433,9 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(strip_markers(normalize(text)))}
 
 
-def supported_markers(answer: str, citations: Sequence[dict],
-                      occurs: dict[int, bool]) -> dict[int, float | None]:
+def supported_markers(
+    answer: str, citations: Sequence[dict], occurs: dict[int, bool]
+) -> dict[int, float | None]:
     """For each citation ``n``: its best relevance over the answer sentences carrying
     ``[n]``, or None when its quote does not occur in the document or no sentence cites it.
 
@@ -525,8 +553,9 @@ def refusal_metrics(pairs: Iterable[tuple[bool, bool]]) -> dict[str, float | Non
         "refusal_precision": ratio(tp, refused),
         "refusal_recall": recall,
         "false_refusal_rate": frr,
-        "refusal_balanced_accuracy": (None if recall is None or frr is None
-                                      else (recall + 1 - frr) / 2),
+        "refusal_balanced_accuracy": (
+            None if recall is None or frr is None else (recall + 1 - frr) / 2
+        ),
     }
 
 

@@ -34,9 +34,21 @@ from tradechat.settings import Settings
 MAIN = "main"
 WARMUP_QUESTION = "What is this collection of documents about?"
 # Knobs recorded with each configuration (what a reader needs to reproduce it).
-RECORDED_SETTINGS = ("embedding_model", "chunk_tokens", "retrieval_mode", "dense_k", "bm25_k",
-                     "rrf_k", "top_k", "mmr_lambda", "max_per_source", "answerer",
-                     "answer_sentences", "refusal_threshold", "llm_model")
+RECORDED_SETTINGS = (
+    "embedding_model",
+    "chunk_tokens",
+    "retrieval_mode",
+    "dense_k",
+    "bm25_k",
+    "rrf_k",
+    "top_k",
+    "mmr_lambda",
+    "max_per_source",
+    "answerer",
+    "answer_sentences",
+    "refusal_threshold",
+    "llm_model",
+)
 # Settings that change what is indexed: one ingest per distinct combination.
 INGEST_KEYS = ("embedding_model", "chunk_tokens", "index_dir", "chroma_url")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -66,11 +78,15 @@ def parse_compare(specs: list[str]) -> list[tuple[str, dict[str, str]]]:
         name, sep, body = spec.partition("=")
         name = name.strip()
         if not sep or not _NAME.match(name):
-            raise ConfigError(f"--compare {spec!r}: expected NAME=key:value[,key:value...] "
-                              "with NAME made of letters, digits, '-', '_' or '.'")
+            raise ConfigError(
+                f"--compare {spec!r}: expected NAME=key:value[,key:value...] "
+                "with NAME made of letters, digits, '-', '_' or '.'"
+            )
         if name in seen:
-            raise ConfigError(f"--compare {spec!r}: configuration name {name!r} is "
-                              f"{'reserved' if name == MAIN else 'used twice'}")
+            raise ConfigError(
+                f"--compare {spec!r}: configuration name {name!r} is "
+                f"{'reserved' if name == MAIN else 'used twice'}"
+            )
         seen.add(name)
         overrides: dict[str, str] = {}
         for pair in filter(None, (p.strip() for p in body.split(","))):
@@ -88,8 +104,10 @@ def derive_settings(base: Settings, overrides: dict[str, str]) -> Settings:
     """``base`` with ``overrides`` applied and validated (strings coerced by pydantic)."""
     unknown = sorted(set(overrides) - set(Settings.model_fields))
     if unknown:
-        raise ConfigError(f"--compare: unknown setting(s) {', '.join(unknown)}; valid: "
-                          f"{', '.join(sorted(Settings.model_fields))}")
+        raise ConfigError(
+            f"--compare: unknown setting(s) {', '.join(unknown)}; valid: "
+            f"{', '.join(sorted(Settings.model_fields))}"
+        )
     data = {k: getattr(base, k) for k in Settings.model_fields}
     data.update(overrides)
     try:
@@ -111,21 +129,33 @@ def ingest_corpus(corpus: Path, settings: Settings, log: Log = _log) -> dict:
     """Index ``corpus`` for ``settings`` (incremental); a short record for the summary."""
     from ingest.pipeline import ingest_paths
 
-    log(f"ingesting {corpus} (chunk_tokens={settings.chunk_tokens}) into "
-        f"{settings.chroma_url or settings.resolved_index_dir} ...")
+    log(
+        f"ingesting {corpus} (chunk_tokens={settings.chunk_tokens}) into "
+        f"{settings.chroma_url or settings.resolved_index_dir} ..."
+    )
     report = ingest_paths([corpus], settings=settings)
     t = report.totals
-    log(f"  {t['new']} new, {t['changed']} changed, {t['unchanged']} unchanged, "
+    log(
+        f"  {t['new']} new, {t['changed']} changed, {t['unchanged']} unchanged, "
         f"{t['failed']} failed, {t['skipped']} skipped; +{report.chunks_added} chunks; "
-        f"{report.seconds:.1f}s [{report.collection}]")
+        f"{report.seconds:.1f}s [{report.collection}]"
+    )
     failed = [f"{f.source}: {f.reason}" for f in report.files if f.status == "failed"]
     indexed = t["new"] + t["changed"] + t["unchanged"]
     if indexed == 0:
-        raise ConfigError(f"nothing in {corpus} could be indexed"
-                          + (f" ({failed[0]})" if failed else ""))
-    return {"collection": report.collection, "index": report.index, "files": indexed,
-            "failed": failed, "skipped": t["skipped"], "chunks_added": report.chunks_added,
-            "seconds": report.seconds, "foreign_sources": _foreign_sources(corpus, settings)}
+        raise ConfigError(
+            f"nothing in {corpus} could be indexed" + (f" ({failed[0]})" if failed else "")
+        )
+    return {
+        "collection": report.collection,
+        "index": report.index,
+        "files": indexed,
+        "failed": failed,
+        "skipped": t["skipped"],
+        "chunks_added": report.chunks_added,
+        "seconds": report.seconds,
+        "foreign_sources": _foreign_sources(corpus, settings),
+    }
 
 
 def _foreign_sources(corpus: Path, settings: Settings) -> int:
@@ -142,8 +172,14 @@ def _foreign_sources(corpus: Path, settings: Settings) -> int:
         return 0
 
 
-def answer_questions(questions: list[dict], settings: Settings, out_file: Path, name: str,
-                     answer_fn: AnswerFn, log: Log = _log) -> list[dict]:
+def answer_questions(
+    questions: list[dict],
+    settings: Settings,
+    out_file: Path,
+    name: str,
+    answer_fn: AnswerFn,
+    log: Log = _log,
+) -> list[dict]:
     """Answer every question with ``answer_fn``, writing answers.jsonl lines as they come.
 
     One unrecorded warm-up question first, so that loading models and building the
@@ -169,11 +205,14 @@ def answer_questions(questions: list[dict], settings: Settings, out_file: Path, 
             fh.flush()
             rows.append(row)
             total = row.get("timings_ms", {}).get("total")
-            log(f"[{name}] {i}/{len(questions)} {q['id']:<10} {q['type']:<12} "
+            log(
+                f"[{name}] {i}/{len(questions)} {q['id']:<10} {q['type']:<12} "
                 f"{'refused ' if row['refused'] else 'answered'} "
-                f"{len(row['citations'])} cit  {total if total is not None else '?':>7} ms")
-    log(f"[{name}] {len(questions)} questions in {time.perf_counter() - started:.1f}s "
-        f"-> {out_file}")
+                f"{len(row['citations'])} cit  {total if total is not None else '?':>7} ms"
+            )
+    log(
+        f"[{name}] {len(questions)} questions in {time.perf_counter() - started:.1f}s -> {out_file}"
+    )
     return rows
 
 
@@ -191,8 +230,14 @@ def check_gate(overall: dict, gate: dict) -> list[dict]:
     rows = []
     for metric, floor in gate.get("floors", {}).items():
         value = overall.get(metric)
-        rows.append({"metric": metric, "value": value, "floor": floor,
-                     "ok": value is not None and value >= floor})
+        rows.append(
+            {
+                "metric": metric,
+                "value": value,
+                "floor": floor,
+                "ok": value is not None and value >= floor,
+            }
+        )
     return rows
 
 
@@ -202,7 +247,7 @@ def load_gate(path: str | Path) -> dict:
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"--gate {path}: cannot read the floors ({exc})") from exc
     if not isinstance(gate.get("floors"), dict) or not gate["floors"]:
-        raise ConfigError(f"--gate {path}: expected {{\"floors\": {{metric: minimum}}}}")
+        raise ConfigError(f'--gate {path}: expected {{"floors": {{metric: minimum}}}}')
     unknown = sorted(set(gate["floors"]) - set(DEFINITIONS))
     if unknown:
         raise ConfigError(f"--gate {path}: unknown metric(s) {', '.join(unknown)}")
@@ -217,19 +262,37 @@ def load_gate(path: str | Path) -> dict:
 def _git_commit() -> str | None:
     try:
         root = Path(__file__).resolve().parent.parent
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
-                              capture_output=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, text=True, capture_output=True, timeout=10).stdout
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            text=True,
+            capture_output=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            text=True,
+            capture_output=True,
+            timeout=10,
+        ).stdout
         return (head + ("+dirty" if dirty.strip() else "")) or None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def run(corpus: Path, questions_path: Path, out: Path, settings: Settings,
-        compare: list[tuple[str, dict[str, str]]] | None = None, gate: dict | None = None,
-        answer_fn: AnswerFn | None = None, reset_fn: Callable[[], None] | None = None,
-        judge: bool = True, log: Log = _log) -> tuple[dict, int]:
+def run(
+    corpus: Path,
+    questions_path: Path,
+    out: Path,
+    settings: Settings,
+    compare: list[tuple[str, dict[str, str]]] | None = None,
+    gate: dict | None = None,
+    answer_fn: AnswerFn | None = None,
+    reset_fn: Callable[[], None] | None = None,
+    judge: bool = True,
+    log: Log = _log,
+) -> tuple[dict, int]:
     """Evaluate ``settings`` (and the ``compare`` variants); returns ``(summary, exit code)``.
 
     Args:
@@ -270,8 +333,10 @@ def run(corpus: Path, questions_path: Path, out: Path, settings: Settings,
         if key not in ingested:
             ingested[key] = ingest_corpus(corpus, cfg, log)
             if ingested[key]["foreign_sources"]:
-                log(f"  warning: the index also holds {ingested[key]['foreign_sources']} "
-                    "file(s) from outside the corpus; they can be retrieved and cited")
+                log(
+                    f"  warning: the index also holds {ingested[key]['foreign_sources']} "
+                    "file(s) from outside the corpus; they can be retrieved and cited"
+                )
         reset_fn()  # the chain may cache a lexical index or a store built before this ingest
         answers_file = out / ("answers.jsonl" if name == MAIN else f"answers-{name}.jsonl")
         started = time.perf_counter()
@@ -295,21 +360,31 @@ def run(corpus: Path, questions_path: Path, out: Path, settings: Settings,
         summary["llm_judge"] = judge_answers(all_rows[MAIN], make_judge(main_cfg))
     else:
         summary["llm_judge"] = judge_answers(
-            [], None, "the extractive answerer is configured (no LLM backend)" if judge
-            else "disabled with --no-judge")
+            [],
+            None,
+            "the extractive answerer is configured (no LLM backend)"
+            if judge
+            else "disabled with --no-judge",
+        )
 
     code = 0
     if gate is not None:
         rows = check_gate(summary["configs"][MAIN]["overall"], gate)
-        summary["gate"] = {"floors": gate["floors"], "results": rows,
-                           "passed": all(r["ok"] for r in rows)}
+        summary["gate"] = {
+            "floors": gate["floors"],
+            "results": rows,
+            "passed": all(r["ok"] for r in rows),
+        }
         for r in rows:
-            log(f"gate {'ok  ' if r['ok'] else 'FAIL'} {r['metric']}: {r['value']} "
-                f"(floor {r['floor']})")
+            log(
+                f"gate {'ok  ' if r['ok'] else 'FAIL'} {r['metric']}: {r['value']} "
+                f"(floor {r['floor']})"
+            )
         code = 0 if summary["gate"]["passed"] else 1
 
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
-                                      encoding="utf-8")
+    (out / "summary.json").write_text(
+        json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     from evals.report import write_report
 
     report = write_report(summary, out, all_rows, questions)
@@ -325,6 +400,13 @@ def run_from_args(args, settings: Settings) -> int:
         settings = derive_settings(settings, {"index_dir": str(out / "index")})
     gate = load_gate(args.gate) if getattr(args, "gate", None) else None
     compare = parse_compare(list(getattr(args, "compare", None) or []))
-    _, code = run(Path(args.corpus), Path(args.questions), out, settings, compare, gate,
-                  judge=not getattr(args, "no_judge", False))
+    _, code = run(
+        Path(args.corpus),
+        Path(args.questions),
+        out,
+        settings,
+        compare,
+        gate,
+        judge=not getattr(args, "no_judge", False),
+    )
     return code

@@ -37,25 +37,25 @@ DEFINITIONS: dict[str, str] = {
     "page_hit@5": "questions with expected PDF pages: a passage from an expected page in the top 5",
     "page_mrr": "questions with expected PDF pages: 1/rank of the first passage on an expected page",
     "fact_recall": "share of fact groups the answer text contains (case-insensitive, "
-                   "whitespace and typographic quotes/dashes normalised, [n] markers removed)",
+    "whitespace and typographic quotes/dashes normalised, [n] markers removed)",
     "facts_all": "answerable questions whose answer contains every fact group",
     "citation_precision": "cited passages whose source is an expected source (all citations "
-                          "of answered, answerable questions; a lower bound)",
+    "of answered, answerable questions; a lower bound)",
     "citation_verbatim": "citations whose quote occurs in the cited document's text",
     "citation_span_exact": "citations whose start/end offsets give exactly the quote",
     "citation_support": "citations whose quote occurs in the document AND covers at least half "
-                        "the content words of a sentence carrying its marker (half divided by "
-                        "the number of markers in that sentence), where every number the "
-                        "sentence states in digits occurs in the sentence's quotes",
+    "the content words of a sentence carrying its marker (half divided by "
+    "the number of markers in that sentence), where every number the "
+    "sentence states in digits occurs in the sentence's quotes",
     "sentence_support": "per answered question, share of answer sentences carrying at least "
-                        "one supported citation; averaged over answered questions",
+    "one supported citation; averaged over answered questions",
     "answered_with_citation": "answered (not refused) questions with at least one citation",
     "refusal_accuracy": "questions whose refused flag is right (refused iff unanswerable)",
     "refusal_precision": "refused questions that were unanswerable",
     "refusal_recall": "unanswerable questions that were refused",
     "false_refusal_rate": "answerable questions that were refused",
     "refusal_balanced_accuracy": "mean of refusal_recall and 1 - false_refusal_rate: both "
-                                 "classes weigh the same, so always or never refusing scores 0.5",
+    "classes weigh the same, so always or never refusing scores 0.5",
     "latency_p50_ms": "median of timings_ms.total over all questions",
     "latency_p95_ms": "95th percentile of timings_ms.total",
     "retrieve_p50_ms": "median of timings_ms.retrieve",
@@ -63,14 +63,27 @@ DEFINITIONS: dict[str, str] = {
 }
 
 # Metrics whose per-question values are averaged (None = undefined for that question).
-_MEAN_KEYS = ("hit@1", "hit@3", "hit@5", "recall@5", "mrr", "ndcg@10", "page_hit@5",
-              "page_mrr", "fact_recall", "facts_all", "sentence_support",
-              "answered_with_citation")
+_MEAN_KEYS = (
+    "hit@1",
+    "hit@3",
+    "hit@5",
+    "recall@5",
+    "mrr",
+    "ndcg@10",
+    "page_hit@5",
+    "page_mrr",
+    "fact_recall",
+    "facts_all",
+    "sentence_support",
+    "answered_with_citation",
+)
 # Citation metrics pooled over all citations: (metric, numerator field, denominator field).
-_POOLED = (("citation_precision", "n_cited_expected", "n_citations_answerable"),
-           ("citation_verbatim", "n_verbatim", "n_citations"),
-           ("citation_span_exact", "n_span_exact", "n_citations"),
-           ("citation_support", "n_supported", "n_citations"))
+_POOLED = (
+    ("citation_precision", "n_cited_expected", "n_citations_answerable"),
+    ("citation_verbatim", "n_verbatim", "n_citations"),
+    ("citation_span_exact", "n_span_exact", "n_citations"),
+    ("citation_support", "n_supported", "n_citations"),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,8 +178,7 @@ def _ranked_keys(retrieved: list[dict], q: dict) -> tuple[list[str | None], list
         exp = m.match_source(str(r.get("source", "")), q["sources"])
         src_keys.append(exp)
         page = r.get("page")
-        page_keys.append(m.page_key(exp, page) if exp in q["pages"] and page is not None
-                         else None)
+        page_keys.append(m.page_key(exp, page) if exp in q["pages"] and page is not None else None)
     return src_keys, page_keys
 
 
@@ -178,8 +190,13 @@ def score_question(q: dict, a: dict, corpus: CorpusTexts) -> dict:
     citations = list(a.get("citations") or [])
     timings = a.get("timings_ms") or {}
     answerable = q["answerable"]
-    rec: dict = {"id": q["id"], "type": q["type"], "answerable": answerable,
-                 "refused": refused, "refusal_correct": refused == (not answerable)}
+    rec: dict = {
+        "id": q["id"],
+        "type": q["type"],
+        "answerable": answerable,
+        "refused": refused,
+        "refusal_correct": refused == (not answerable),
+    }
 
     # Retrieval: sources (and PDF pages) of the retrieved passages, in rank order.
     src_keys, page_keys = _ranked_keys(retrieved, q)
@@ -196,14 +213,23 @@ def score_question(q: dict, a: dict, corpus: CorpusTexts) -> dict:
 
     # Facts: from the answer text only.
     rec["fact_recall"] = m.fact_recall(answer, q["facts"]) if answerable else None
-    rec["facts_all"] = (None if rec["fact_recall"] is None
-                        else float(rec["fact_recall"] == 1.0))
-    rec["missing_facts"] = [g[0] for g in q["facts"] if not m.fact_covered(answer, g)] \
-        if answerable else []
+    rec["facts_all"] = None if rec["fact_recall"] is None else float(rec["fact_recall"] == 1.0)
+    rec["missing_facts"] = (
+        [g[0] for g in q["facts"] if not m.fact_covered(answer, g)] if answerable else []
+    )
 
     # Citations of answered questions: real quote? relevant to its sentence? expected source?
-    counts = dict.fromkeys(("n_citations", "n_verbatim", "n_span_exact", "n_supported",
-                            "n_citations_answerable", "n_cited_expected"), 0)
+    counts = dict.fromkeys(
+        (
+            "n_citations",
+            "n_verbatim",
+            "n_span_exact",
+            "n_supported",
+            "n_citations_answerable",
+            "n_cited_expected",
+        ),
+        0,
+    )
     problems: list[dict] = []
     rec["sentence_support"] = None
     rec["answered_with_citation"] = None
@@ -214,16 +240,26 @@ def score_question(q: dict, a: dict, corpus: CorpusTexts) -> dict:
             text, reason = corpus.text(str(c.get("source", "")))
             quote = c.get("quote") or ""
             occurs[n] = text is not None and m.quote_in_document(
-                quote, text, c.get("start"), c.get("end"))
+                quote, text, c.get("start"), c.get("end")
+            )
             counts["n_citations"] += 1
             counts["n_verbatim"] += occurs[n]
-            if text is not None and isinstance(c.get("start"), int) and isinstance(c.get("end"), int):
+            if (
+                text is not None
+                and isinstance(c.get("start"), int)
+                and isinstance(c.get("end"), int)
+            ):
                 counts["n_span_exact"] += m.span_exact(quote, text, c["start"], c["end"])
             if text is None:
                 problems.append({"n": n, "source": c.get("source"), "problem": reason})
             elif not occurs[n]:
-                problems.append({"n": n, "source": c.get("source"),
-                                 "problem": "quote not found in the document"})
+                problems.append(
+                    {
+                        "n": n,
+                        "source": c.get("source"),
+                        "problem": "quote not found in the document",
+                    }
+                )
         rels = m.supported_markers(answer, citations, occurs)
         supported = {n for n, rel in rels.items() if m.citation_supported(rel)}
         counts["n_supported"] = sum(1 for c in citations if int(c.get("n", 0)) in supported)
@@ -231,22 +267,30 @@ def score_question(q: dict, a: dict, corpus: CorpusTexts) -> dict:
             n = int(c.get("n", 0))
             if occurs.get(n) and n not in supported:
                 rel = rels.get(n)
-                problems.append({"n": n, "source": c.get("source"), "problem":
-                                 "marker not in the answer" if rel is None else
-                                 "sentence states a number the quote lacks" if rel == 0 and
-                                 _unbacked_number(answer, n, c.get("quote") or "") else
-                                 f"quote covers {rel:.0%} of its sentence"})
+                problems.append(
+                    {
+                        "n": n,
+                        "source": c.get("source"),
+                        "problem": "marker not in the answer"
+                        if rel is None
+                        else "sentence states a number the quote lacks"
+                        if rel == 0 and _unbacked_number(answer, n, c.get("quote") or "")
+                        else f"quote covers {rel:.0%} of its sentence",
+                    }
+                )
         if answerable:
             counts["n_citations_answerable"] = len(citations)
             counts["n_cited_expected"] = sum(
                 m.match_source(str(c.get("source", "")), q["sources"]) is not None
-                for c in citations)
+                for c in citations
+            )
         rec["sentence_support"] = m.sentence_support_share(answer, supported)
         rec["answered_with_citation"] = float(bool(citations))
-        dangling = [n for n in m.markers(answer) if n not in {int(c.get("n", 0)) for c in citations}]
+        dangling = [
+            n for n in m.markers(answer) if n not in {int(c.get("n", 0)) for c in citations}
+        ]
         if dangling:
-            problems.append({"n": dangling, "source": None,
-                             "problem": "marker without a citation"})
+            problems.append({"n": dangling, "source": None, "problem": "marker without a citation"})
     rec.update(counts)
     rec["citation_problems"] = problems
 
@@ -260,8 +304,10 @@ def score_question(q: dict, a: dict, corpus: CorpusTexts) -> dict:
 
 
 def _unbacked_number(answer: str, n: int, quote: str) -> bool:
-    return any(n in m.markers(s) and not m.numbers(s) <= m.numbers(quote)
-               for s in m.split_sentences(answer))
+    return any(
+        n in m.markers(s) and not m.numbers(s) <= m.numbers(quote)
+        for s in m.split_sentences(answer)
+    )
 
 
 def _rounded(obj):
@@ -298,8 +344,12 @@ def aggregate(records: list[dict]) -> tuple[dict, dict]:
     n["refusal_recall"] = sum(not r["answerable"] for r in records)
     n["false_refusal_rate"] = sum(r["answerable"] for r in records)
     n["refusal_balanced_accuracy"] = len(records)
-    for name, field, q in (("latency_p50_ms", "latency_ms", 50), ("latency_p95_ms", "latency_ms", 95),
-                           ("retrieve_p50_ms", "retrieve_ms", 50), ("answer_p50_ms", "answer_ms", 50)):
+    for name, field, q in (
+        ("latency_p50_ms", "latency_ms", 50),
+        ("latency_p95_ms", "latency_ms", 95),
+        ("retrieve_p50_ms", "retrieve_ms", 50),
+        ("answer_p50_ms", "answer_ms", 50),
+    ):
         vals = [r[field] for r in records if r.get(field) is not None]
         metrics[name] = m.percentile(vals, q)
         n[name] = len(vals)
@@ -345,8 +395,9 @@ def score_records(questions: list[dict], answers: list[dict], corpus_dir: str | 
     }
 
 
-def score_answers(answers_path: str | Path, questions_path: str | Path,
-                  corpus_dir: str | Path) -> dict:
+def score_answers(
+    answers_path: str | Path, questions_path: str | Path, corpus_dir: str | Path
+) -> dict:
     """Score an answers.jsonl file: the dict the runner stores per configuration in
     summary.json (``overall``, ``by_type``, their ``_n`` counts, per-question ``questions``).
 
@@ -362,12 +413,14 @@ def score_answers(answers_path: str | Path, questions_path: str | Path,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m evals.score",
-        description="Re-score an answers.jsonl; prints the metrics summary.json holds.")
+        description="Re-score an answers.jsonl; prints the metrics summary.json holds.",
+    )
     parser.add_argument("answers", help="answers.jsonl written by `tradechat eval`")
     parser.add_argument("--questions", required=True, help="the question set (JSONL)")
     parser.add_argument("--corpus", required=True, help="the corpus folder that was ingested")
-    parser.add_argument("--per-question", action="store_true",
-                        help="include the per-question values")
+    parser.add_argument(
+        "--per-question", action="store_true", help="include the per-question values"
+    )
     args = parser.parse_args(argv)
     try:
         result = score_answers(args.answers, args.questions, args.corpus)

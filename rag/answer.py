@@ -72,7 +72,9 @@ def extractive_answer(
     for cand in ranked:
         # The best few always (a close second often holds the rest of the answer), then
         # more only while they score near the best.
-        floor = best * (min_ratio if len(chosen) < min(min_sentences, max_sentences) else keep_ratio)
+        floor = best * (
+            min_ratio if len(chosen) < min(min_sentences, max_sentences) else keep_ratio
+        )
         if len(chosen) >= max_sentences or cand.score < floor:
             break
         if cand.score < best * keep_ratio and cand.cosine < fill_cosine:

@@ -175,11 +175,8 @@ class RagPipeline:
         elif self.llm is None:
             # The condensed question carries the follow-up's context; the raw one its focus.
             parts = question_aspects(state.standalone)
-            aspects = (
-                list(zip(parts, np.asarray(self.encoder.embed(parts), dtype=np.float32)))
-                if parts
-                else None
-            )
+            embs = np.asarray(self.encoder.embed(parts), dtype=np.float32) if parts else []
+            aspects = list(zip(parts, embs, strict=True))
             draft = extractive_answer(
                 state.standalone,
                 passages,

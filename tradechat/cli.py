@@ -58,8 +58,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.pipeline import ingest_paths
 
     settings = _settings(args)
-    report = ingest_paths([Path(p) for p in args.paths], settings=settings,
-                          progress=None if not args.json else False)
+    report = ingest_paths(
+        [Path(p) for p in args.paths], settings=settings, progress=None if not args.json else False
+    )
     _print_report(report, args.json)
     t = report.totals
     indexed = t["new"] + t["changed"] + t["unchanged"]
@@ -86,7 +87,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         for c in result.citations:
             where = ", ".join(x for x in (c.section, f"p. {c.page}" if c.page else None) if x)
             print(f"[{c.n}] {c.title} ({c.source}{', ' + where if where else ''})")
-            print(f"    \"{c.quote[:200]}\"")
+            print(f'    "{c.quote[:200]}"')
     return 0
 
 
@@ -110,59 +111,76 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tradechat", description="Chat with trade documents; every answer cited.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="tradechat",
+        description="Chat with trade documents; every answer cited.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add_index(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--index", metavar="DIR",
-                       help="index folder (default: $TRADECHAT_INDEX_DIR or "
-                            "~/.local/share/tradechat/index)")
-        p.add_argument("--chroma-url", metavar="URL",
-                       help="use a Chroma server instead of the embedded index")
+        p.add_argument(
+            "--index",
+            metavar="DIR",
+            help="index folder (default: $TRADECHAT_INDEX_DIR or ~/.local/share/tradechat/index)",
+        )
+        p.add_argument(
+            "--chroma-url", metavar="URL", help="use a Chroma server instead of the embedded index"
+        )
 
-    p = sub.add_parser("ingest", help="index documents (incremental, idempotent)",
-                       description="Index folders or files: .txt .md .html .pdf .docx. "
-                       "Unchanged files are skipped, changed ones re-indexed, deleted ones removed.",
-                       epilog=EPILOG)
+    p = sub.add_parser(
+        "ingest",
+        help="index documents (incremental, idempotent)",
+        description="Index folders or files: .txt .md .html .pdf .docx. "
+        "Unchanged files are skipped, changed ones re-indexed, deleted ones removed.",
+        epilog=EPILOG,
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="folder or file to index")
     add_index(p)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.add_argument("--strict", action="store_true",
-                   help="exit 1 if any file failed or was skipped")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any file failed or was skipped")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("ask", help="answer a question from the index, with citations",
-                       epilog=EPILOG)
+    p = sub.add_parser(
+        "ask", help="answer a question from the index, with citations", epilog=EPILOG
+    )
     p.add_argument("question")
     add_index(p)
     p.add_argument("--json", action="store_true", help="print the answer object as JSON")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("serve", help="start the web app (chat UI, HTTP API, /embed)",
-                       epilog=EPILOG)
+    p = sub.add_parser("serve", help="start the web app (chat UI, HTTP API, /embed)", epilog=EPILOG)
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
     add_index(p)
-    p.add_argument("--no-ingest", action="store_true",
-                   help="do not index the bundled corpus at start-up")
+    p.add_argument(
+        "--no-ingest", action="store_true", help="do not index the bundled corpus at start-up"
+    )
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("eval", help="evaluate on a question set and write a report",
-                       epilog=EPILOG)
+    p = sub.add_parser("eval", help="evaluate on a question set and write a report", epilog=EPILOG)
     p.add_argument("--corpus", required=True, help="folder of documents to evaluate on")
     p.add_argument("--questions", required=True, help="question set (JSONL)")
     add_index(p)
     p.add_argument("--out", required=True, help="folder for answers.jsonl, summary.json, report.md")
-    p.add_argument("--compare", nargs="*", default=[], metavar="NAME=SETTINGS",
-                   help="extra configurations, e.g. dense=retrieval_mode:dense "
-                        "small=chunk_tokens:128 (comma-separated key:value pairs)")
-    p.add_argument("--gate", metavar="FILE",
-                   help="JSON of metric floors; exit 1 if the main configuration falls below")
-    p.add_argument("--no-judge", action="store_true",
-                   help="skip the LLM-judged faithfulness/relevance even when an LLM "
-                        "answerer is configured")
+    p.add_argument(
+        "--compare",
+        nargs="*",
+        default=[],
+        metavar="NAME=SETTINGS",
+        help="extra configurations, e.g. dense=retrieval_mode:dense "
+        "small=chunk_tokens:128 (comma-separated key:value pairs)",
+    )
+    p.add_argument(
+        "--gate",
+        metavar="FILE",
+        help="JSON of metric floors; exit 1 if the main configuration falls below",
+    )
+    p.add_argument(
+        "--no-judge",
+        action="store_true",
+        help="skip the LLM-judged faithfulness/relevance even when an LLM answerer is configured",
+    )
     p.set_defaults(func=cmd_eval)
     return parser
 

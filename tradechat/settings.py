@@ -77,7 +77,8 @@ class Settings(BaseSettings):
         0.75, ge=0, le=1, description="Relevance vs. diversity trade-off (1 = no diversity)."
     )
     rerank_pool: int = Field(
-        12, ge=1,
+        12,
+        ge=1,
         description="Fused candidates re-scored sentence by sentence before the final top_k.",
     )
     max_per_source: int = Field(3, ge=1, description="At most this many passages per document.")

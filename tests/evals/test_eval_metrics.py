@@ -54,8 +54,12 @@ def test_ranking_metrics_by_hand():
 
 
 def test_ranking_metrics_are_undefined_without_relevant_items():
-    for fn in (lambda: m.hit_at_k(["a"], set(), 5), lambda: m.recall_at_k(["a"], set(), 5),
-               lambda: m.reciprocal_rank(["a"], set()), lambda: m.ndcg_at_k(["a"], set())):
+    for fn in (
+        lambda: m.hit_at_k(["a"], set(), 5),
+        lambda: m.recall_at_k(["a"], set(), 5),
+        lambda: m.reciprocal_rank(["a"], set()),
+        lambda: m.ndcg_at_k(["a"], set()),
+    ):
         assert fn() is None
 
 
@@ -88,10 +92,13 @@ def test_relevance_is_content_word_coverage_of_the_sentence():
 
 
 def test_supported_markers_and_sentence_share():
-    cits = [{"n": 1, "quote": "NAFTA entered into force on January 1, 1994."},
-            {"n": 2, "quote": "The Panel shall consist of five members."}]
-    answer = ("NAFTA entered into force on January 1, 1994 [1]. It has 22 chapters [2]. "
-              "It was popular.")
+    cits = [
+        {"n": 1, "quote": "NAFTA entered into force on January 1, 1994."},
+        {"n": 2, "quote": "The Panel shall consist of five members."},
+    ]
+    answer = (
+        "NAFTA entered into force on January 1, 1994 [1]. It has 22 chapters [2]. It was popular."
+    )
     rels = m.supported_markers(answer, cits, {1: True, 2: True})
     assert m.citation_supported(rels[1]) and not m.citation_supported(rels[2])
     assert m.sentence_support_share(answer, {1}) == pytest.approx(1 / 3)
@@ -102,16 +109,20 @@ def test_supported_markers_and_sentence_share():
 
 def test_a_citation_must_back_the_numbers_of_its_sentence():
     cits = [{"n": 1, "quote": "A passenger vehicle needs 75 percent regional value content."}]
-    right = m.supported_markers("Passenger vehicles need 75 percent value content [1].",
-                                cits, {1: True})
-    wrong = m.supported_markers("Passenger vehicles need 62.5 percent value content [1].",
-                                cits, {1: True})
+    right = m.supported_markers(
+        "Passenger vehicles need 75 percent value content [1].", cits, {1: True}
+    )
+    wrong = m.supported_markers(
+        "Passenger vehicles need 62.5 percent value content [1].", cits, {1: True}
+    )
     assert m.citation_supported(right[1]) and not m.citation_supported(wrong[1])
 
 
 def test_two_markers_share_one_sentence():
-    cits = [{"n": 1, "quote": "Canada faced a 25% tariff."},
-            {"n": 2, "quote": "Energy imports faced a 10% tariff."}]
+    cits = [
+        {"n": 1, "quote": "Canada faced a 25% tariff."},
+        {"n": 2, "quote": "Energy imports faced a 10% tariff."},
+    ]
     answer = "Canada faced 25% [1] while energy imports faced 10% [2]."
     rels = m.supported_markers(answer, cits, {1: True, 2: True})
     assert m.citation_supported(rels[1]) and m.citation_supported(rels[2])
@@ -124,11 +135,16 @@ def test_citation_precision_is_a_share_of_citations():
 
 
 def test_sentence_splitting_keeps_markers_and_abbreviations():
-    text = ("Under 19 U.S.C. § 4611 the USTR reports [1]. Art. 2205 allows withdrawal. [2]\n"
-            "- item one\n- item two [3]")
+    text = (
+        "Under 19 U.S.C. § 4611 the USTR reports [1]. Art. 2205 allows withdrawal. [2]\n"
+        "- item one\n- item two [3]"
+    )
     assert m.split_sentences(text) == [
         "Under 19 U.S.C. § 4611 the USTR reports [1].",
-        "Art. 2205 allows withdrawal. [2]", "- item one", "- item two [3]"]
+        "Art. 2205 allows withdrawal. [2]",
+        "- item one",
+        "- item two [3]",
+    ]
 
 
 # --- refusals and latency ----------------------------------------------------------------------
@@ -160,8 +176,10 @@ def _perfect_answers(corpus) -> list[dict]:
     rows = []
     for q in QUESTIONS:
         if q["id"] == "t5":  # answer the why-question from the right sentence
-            SCRIPT_T5 = ("tariffs.txt", "Goods that qualify under the USMCA rules of origin "
-                         "were exempted.")
+            SCRIPT_T5 = (
+                "tariffs.txt",
+                "Goods that qualify under the USMCA rules of origin were exempted.",
+            )
             saved = SCRIPT[q["question"]]
             SCRIPT[q["question"]] = SCRIPT_T5
             try:
@@ -179,26 +197,38 @@ def _broken_answers(perfect: list[dict]) -> list[dict]:
     irrelevant quotes, a citation of the wrong document, unsourced sentences, a false
     refusal, and an answered unanswerable question."""
     rows = {r["id"]: dict(r) for r in perfect}
-    rows["t1"].update(answer="Parties can leave whenever they like [1]. No notice is needed.",
-                      retrieved=[{"source": "tariffs.txt", "score": 0.9}],
-                      citations=[{**rows["t1"]["citations"][0], "source": "tariffs.txt",
-                                  "quote": "Parties can leave whenever they like.",
-                                  "start": 0, "end": 10}])
-    rows["t2"].update(answer="I could not find this in the documents.", refused=True,
-                      citations=[])
-    rows["t3"].update(retrieved=[{"source": "docs/rules.pdf", "page": 2, "score": 0.9}],
-                      answer="Passenger vehicles need 62.5 percent content [1].",
-                      citations=[{**rows["t4"]["citations"][0]}])
-    rows["t4"].update(answer="Light trucks are exempt.", citations=[],
-                      retrieved=[{"source": "withdrawal.md", "score": 0.2}])
-    rows["t6"].update(answer="Lima is the capital [1].", refused=False,
-                      citations=[{**rows["t1"]["citations"][0]}])
+    rows["t1"].update(
+        answer="Parties can leave whenever they like [1]. No notice is needed.",
+        retrieved=[{"source": "tariffs.txt", "score": 0.9}],
+        citations=[
+            {
+                **rows["t1"]["citations"][0],
+                "source": "tariffs.txt",
+                "quote": "Parties can leave whenever they like.",
+                "start": 0,
+                "end": 10,
+            }
+        ],
+    )
+    rows["t2"].update(answer="I could not find this in the documents.", refused=True, citations=[])
+    rows["t3"].update(
+        retrieved=[{"source": "docs/rules.pdf", "page": 2, "score": 0.9}],
+        answer="Passenger vehicles need 62.5 percent content [1].",
+        citations=[{**rows["t4"]["citations"][0]}],
+    )
+    rows["t4"].update(
+        answer="Light trucks are exempt.",
+        citations=[],
+        retrieved=[{"source": "withdrawal.md", "score": 0.2}],
+    )
+    rows["t6"].update(
+        answer="Lima is the capital [1].", refused=False, citations=[{**rows["t1"]["citations"][0]}]
+    )
     return list(rows.values())
 
 
 def test_every_metric_separates_a_perfect_system_from_a_broken_one(tiny_corpus):
-    questions = [dict(q, pages=q.get("pages", {}), history=q.get("history", []))
-                 for q in QUESTIONS]
+    questions = [dict(q, pages=q.get("pages", {}), history=q.get("history", [])) for q in QUESTIONS]
     perfect = _perfect_answers(tiny_corpus)
     good = score_records(questions, perfect, tiny_corpus)["overall"]
     bad = score_records(questions, _broken_answers(perfect), tiny_corpus)["overall"]
@@ -214,8 +244,7 @@ def test_every_metric_separates_a_perfect_system_from_a_broken_one(tiny_corpus):
 def test_scores_follow_the_answers_not_the_reference(tiny_corpus):
     """Give each question another question's answer: an evaluation that looked at the
     reference answers instead of the outputs would not notice."""
-    questions = [dict(q, pages=q.get("pages", {}), history=q.get("history", []))
-                 for q in QUESTIONS]
+    questions = [dict(q, pages=q.get("pages", {}), history=q.get("history", [])) for q in QUESTIONS]
     perfect = _perfect_answers(tiny_corpus)
     ids = [r["id"] for r in perfect]
     rotated = [dict(r, id=ids[(i + 1) % len(ids)]) for i, r in enumerate(perfect)]
@@ -227,8 +256,11 @@ def test_scores_follow_the_answers_not_the_reference(tiny_corpus):
 
 def test_an_answer_equal_to_the_reference_facts_still_needs_retrieval_and_citations(tiny_corpus):
     q = dict(QUESTIONS[0], pages={}, history=[])
-    rec = score_question(q, {"id": "t1", "answer": "six months, written notice",
-                             "refused": False}, CorpusTexts(tiny_corpus))
+    rec = score_question(
+        q,
+        {"id": "t1", "answer": "six months, written notice", "refused": False},
+        CorpusTexts(tiny_corpus),
+    )
     assert rec["fact_recall"] == 1.0
     assert rec["hit@5"] == 0.0 and rec["sentence_support"] == 0.0
     assert rec["answered_with_citation"] == 0.0
@@ -239,13 +271,26 @@ def test_citing_a_real_quote_from_another_document_is_not_supported(tiny_corpus)
     text = (tiny_corpus / "tariffs.txt").read_text()
     quote = "Energy and potash from Canada faced a lower 10% tariff."
     start = text.index(quote)
-    cit = {"n": 1, "source": "withdrawal.md", "title": "t", "quote": quote, "start": start,
-           "end": start + len(quote), "score": 1.0}
-    rec = score_question(q, {"answer": "Canadian energy faced a 10% tariff [1].",
-                             "citations": [cit], "retrieved": []}, CorpusTexts(tiny_corpus))
+    cit = {
+        "n": 1,
+        "source": "withdrawal.md",
+        "title": "t",
+        "quote": quote,
+        "start": start,
+        "end": start + len(quote),
+        "score": 1.0,
+    }
+    rec = score_question(
+        q,
+        {"answer": "Canadian energy faced a 10% tariff [1].", "citations": [cit], "retrieved": []},
+        CorpusTexts(tiny_corpus),
+    )
     assert rec["n_verbatim"] == 0 and rec["n_supported"] == 0
     assert rec["citation_problems"][0]["problem"] == "quote not found in the document"
     cit["source"] = "tariffs.txt"
-    rec = score_question(q, {"answer": "Canadian energy faced a 10% tariff [1].",
-                             "citations": [cit], "retrieved": []}, CorpusTexts(tiny_corpus))
+    rec = score_question(
+        q,
+        {"answer": "Canadian energy faced a 10% tariff [1].", "citations": [cit], "retrieved": []},
+        CorpusTexts(tiny_corpus),
+    )
     assert rec["n_supported"] == 1 and rec["n_span_exact"] == 1 and rec["sentence_support"] == 1

@@ -23,8 +23,10 @@ DOCS_QUESTIONS = ROOT / "evals" / "questions_docs_corpus.jsonl"
 ANSWER_KEYS = {"id"} | set(Answer.model_fields) - {"standalone_question"}
 
 
-@pytest.mark.parametrize("spec", ["dense", "=retrieval_mode:dense", "main=top_k:3",
-                                  "x=retrieval_mode", "x=", "a b=top_k:3"])
+@pytest.mark.parametrize(
+    "spec",
+    ["dense", "=retrieval_mode:dense", "main=top_k:3", "x=retrieval_mode", "x=", "a b=top_k:3"],
+)
 def test_parse_compare_rejects_malformed_specs(spec):
     with pytest.raises(ConfigError):
         parse_compare([spec])
@@ -56,19 +58,37 @@ def _agrees(summary: dict, name: str, rescored: dict) -> None:
         assert stored[key] == value, (name, key)
 
 
-def test_runner_writes_answers_summary_and_report(tiny_corpus, tiny_questions, fake_chain,
-                                                  tmp_path):
+def test_runner_writes_answers_summary_and_report(
+    tiny_corpus, tiny_questions, fake_chain, tmp_path
+):
     out = tmp_path / "out"
     base = Settings(data_dir=tmp_path / "data", index_dir=out / "index")
-    compare = parse_compare(["dense=retrieval_mode:dense", "bm25=retrieval_mode:bm25",
-                             "small=chunk_tokens:64"])
+    compare = parse_compare(
+        ["dense=retrieval_mode:dense", "bm25=retrieval_mode:bm25", "small=chunk_tokens:64"]
+    )
     logged: list[str] = []
-    summary, code = run(tiny_corpus, tiny_questions, out, base, compare, answer_fn=fake_chain,
-                        reset_fn=fake_chain.reset_cache, log=logged.append)
+    summary, code = run(
+        tiny_corpus,
+        tiny_questions,
+        out,
+        base,
+        compare,
+        answer_fn=fake_chain,
+        reset_fn=fake_chain.reset_cache,
+        log=logged.append,
+    )
     assert code == 0
-    for name in ("answers.jsonl", "answers-dense.jsonl", "answers-bm25.jsonl",
-                 "answers-small.jsonl", "summary.json", "report.md", "plots/metrics_by_type.png",
-                 "plots/latency.png", "plots/configs.png"):
+    for name in (
+        "answers.jsonl",
+        "answers-dense.jsonl",
+        "answers-bm25.jsonl",
+        "answers-small.jsonl",
+        "summary.json",
+        "report.md",
+        "plots/metrics_by_type.png",
+        "plots/latency.png",
+        "plots/configs.png",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
 
     # answers.jsonl: one line per question, exactly the `ask --json` shape plus id
@@ -103,14 +123,20 @@ def test_runner_writes_answers_summary_and_report(tiny_corpus, tiny_questions, f
     # a third party re-scoring the answers gets the numbers of summary.json
     stored = json.loads((out / "summary.json").read_text())
     for name, cfg in stored["configs"].items():
-        _agrees(stored, name, score_answers(out / cfg["answers_file"], tiny_questions,
-                                            tiny_corpus))
+        _agrees(stored, name, score_answers(out / cfg["answers_file"], tiny_questions, tiny_corpus))
 
     report = (out / "report.md").read_text()
-    for heading in ("## Configurations side by side", "## By question type", "## Latency",
-                    "### Retrieval misses", "### Answers missing facts", "### Refusal errors",
-                    "### Citation problems", "## How each metric is defined",
-                    "## Where the configurations disagree"):
+    for heading in (
+        "## Configurations side by side",
+        "## By question type",
+        "## Latency",
+        "### Retrieval misses",
+        "### Answers missing facts",
+        "### Refusal errors",
+        "### Citation problems",
+        "## How each metric is defined",
+        "## Where the configurations disagree",
+    ):
         assert heading in report, heading
     assert "plots/metrics_by_type.png" in report and "plots/latency.png" in report
     # the miss is listed with what was retrieved instead
@@ -119,15 +145,33 @@ def test_runner_writes_answers_summary_and_report(tiny_corpus, tiny_questions, f
     assert any("[main] 6/6" in line for line in logged)
 
 
-def test_score_command_prints_the_summary_numbers(tiny_corpus, tiny_questions, fake_chain,
-                                                  tmp_path, capsys):
+def test_score_command_prints_the_summary_numbers(
+    tiny_corpus, tiny_questions, fake_chain, tmp_path, capsys
+):
     out = tmp_path / "out"
     base = Settings(data_dir=tmp_path / "data", index_dir=out / "index")
-    summary, _ = run(tiny_corpus, tiny_questions, out, base, answer_fn=fake_chain,
-                     reset_fn=fake_chain.reset_cache, log=lambda _: None)
+    summary, _ = run(
+        tiny_corpus,
+        tiny_questions,
+        out,
+        base,
+        answer_fn=fake_chain,
+        reset_fn=fake_chain.reset_cache,
+        log=lambda _: None,
+    )
     capsys.readouterr()
-    assert score_main([str(out / "answers.jsonl"), "--questions", str(tiny_questions),
-                       "--corpus", str(tiny_corpus)]) == 0
+    assert (
+        score_main(
+            [
+                str(out / "answers.jsonl"),
+                "--questions",
+                str(tiny_questions),
+                "--corpus",
+                str(tiny_corpus),
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     stored = json.loads((out / "summary.json").read_text())
     assert printed["overall"] == stored["configs"]["main"]["overall"]
@@ -155,16 +199,29 @@ def fake_chain_module(fake_chain, monkeypatch):
 
 
 @pytest.mark.parametrize("floor, expected", [(0.75, 0), (0.9, 1)])
-def test_cli_gate_exit_code(tiny_corpus, tiny_questions, fake_chain_module, tmp_path,
-                            floor, expected):
+def test_cli_gate_exit_code(
+    tiny_corpus, tiny_questions, fake_chain_module, tmp_path, floor, expected
+):
     from tradechat.cli import main
 
     gate = tmp_path / "gate.json"
-    gate.write_text(json.dumps({"floors": {"hit@5": floor, "fact_recall": 0.5,
-                                           "refusal_accuracy": 0.9}}))
+    gate.write_text(
+        json.dumps({"floors": {"hit@5": floor, "fact_recall": 0.5, "refusal_accuracy": 0.9}})
+    )
     out = tmp_path / "out"
-    code = main(["eval", "--corpus", str(tiny_corpus), "--questions", str(tiny_questions),
-                 "--out", str(out), "--gate", str(gate)])
+    code = main(
+        [
+            "eval",
+            "--corpus",
+            str(tiny_corpus),
+            "--questions",
+            str(tiny_questions),
+            "--out",
+            str(out),
+            "--gate",
+            str(gate),
+        ]
+    )
     assert code == expected
     summary = json.loads((out / "summary.json").read_text())
     assert summary["gate"]["passed"] is (expected == 0)
@@ -172,14 +229,24 @@ def test_cli_gate_exit_code(tiny_corpus, tiny_questions, fake_chain_module, tmp_
     assert ("FAILED" if expected else "PASSED") in (out / "report.md").read_text()
 
 
-def test_cli_reports_a_bad_gate_file_in_one_line(tiny_corpus, tiny_questions, tmp_path,
-                                                 capsys):
+def test_cli_reports_a_bad_gate_file_in_one_line(tiny_corpus, tiny_questions, tmp_path, capsys):
     from tradechat.cli import main
 
     gate = tmp_path / "gate.json"
     gate.write_text(json.dumps({"floors": {"hit@50": 0.5}}))
-    code = main(["eval", "--corpus", str(tiny_corpus), "--questions", str(tiny_questions),
-                 "--out", str(tmp_path / "out"), "--gate", str(gate)])
+    code = main(
+        [
+            "eval",
+            "--corpus",
+            str(tiny_corpus),
+            "--questions",
+            str(tiny_questions),
+            "--out",
+            str(tmp_path / "out"),
+            "--gate",
+            str(gate),
+        ]
+    )
     assert code == 2
     assert "unknown metric(s) hit@50" in capsys.readouterr().err
 
@@ -191,14 +258,26 @@ def test_real_chain_on_docs_corpus(tmp_path):
     from tradechat.cli import main
 
     out = tmp_path / "out"
-    code = main(["eval", "--corpus", str(DOCS_CORPUS), "--questions", str(DOCS_QUESTIONS),
-                 "--out", str(out), "--compare", "bm25=retrieval_mode:bm25"])
+    code = main(
+        [
+            "eval",
+            "--corpus",
+            str(DOCS_CORPUS),
+            "--questions",
+            str(DOCS_QUESTIONS),
+            "--out",
+            str(out),
+            "--compare",
+            "bm25=retrieval_mode:bm25",
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     for name, cfg in summary["configs"].items():
         assert cfg["missing_answers"] == []
-        _agrees(summary, name, score_answers(out / cfg["answers_file"], DOCS_QUESTIONS,
-                                             DOCS_CORPUS))
+        _agrees(
+            summary, name, score_answers(out / cfg["answers_file"], DOCS_QUESTIONS, DOCS_CORPUS)
+        )
     main_scores = summary["configs"]["main"]["overall"]
     # far below what the chain measures (hit@5 1.0, refusal accuracy 0.9): a sanity check
     assert main_scores["hit@5"] >= 0.8 and main_scores["refusal_accuracy"] >= 0.6

@@ -485,9 +485,7 @@ def test_a_folders_readme_is_skipped_but_a_named_one_is_indexed(tmp_path, settin
     assert set(by_status(named)["new"]) == {"README.md"}
 
 
-def test_a_readme_indexed_before_the_rule_is_removed_from_its_folder(
-    tmp_path, settings, encoder
-):
+def test_a_readme_indexed_before_the_rule_is_removed_from_its_folder(tmp_path, settings, encoder):
     folder = tmp_path / "notes"
     folder.mkdir()
     (folder / "README.md").write_text("# About this folder\n\nThese notes describe tariffs.\n")

@@ -43,7 +43,7 @@ RETRIEVED_KEYS = {"source", "section", "page", "score"}
 def assert_well_formed(answer: Answer, pipeline: RagPipeline) -> None:
     for c in answer.citations:
         doc = pipeline.store.document_text(c.source)
-        assert doc is not None and doc[c.start:c.end] == c.quote, c
+        assert doc is not None and doc[c.start : c.end] == c.quote, c
         assert 0.0 <= c.score <= 1.0
     markers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)}
     assert markers == set(range(1, len(answer.citations) + 1)), answer.answer
@@ -62,8 +62,7 @@ def ask(docs_pipeline):
     """``ask(question, history=None, filters=None)`` -> a checked Answer."""
 
     def run(question: str, history=None, filters=None) -> Answer:
-        answer = answer_question(question, history=history, filters=filters,
-                                 pipeline=docs_pipeline)
+        answer = answer_question(question, history=history, filters=filters, pipeline=docs_pipeline)
         assert_well_formed(answer, docs_pipeline)
         return answer
 
@@ -94,12 +93,17 @@ def test_why_question_gets_the_causes(ask):
     ("question", "ident", "source"),
     [
         ("What does Article 34.7 provide?", "Article 34.7", "usmca_basics_and_joint_review.md"),
-        ("What does 19 U.S.C. § 4611 require the US Trade Representative to do before a "
-         "USMCA joint review?", "§ 4611", "usmca_basics_and_joint_review.md"),
+        (
+            "What does 19 U.S.C. § 4611 require the US Trade Representative to do before a "
+            "USMCA joint review?",
+            "§ 4611",
+            "usmca_basics_and_joint_review.md",
+        ),
     ],
 )
-def test_identifier_question_puts_the_passage_carrying_it_first(docs_pipeline, ask, question,
-                                                                ident, source):
+def test_identifier_question_puts_the_passage_carrying_it_first(
+    docs_pipeline, ask, question, ident, source
+):
     state = docs_pipeline.prepare({"question": question})
     first = state.passages[0]
     pattern = ident_regex(ident)
@@ -107,8 +111,11 @@ def test_identifier_question_puts_the_passage_carrying_it_first(docs_pipeline, a
     answer = ask(question)
     assert not answer.refused
     assert source in {c.source for c in answer.citations}
-    assert any(pattern.search(c.quote) or pattern.search(c.section or "")
-               for c in answer.citations if c.source == source)
+    assert any(
+        pattern.search(c.quote) or pattern.search(c.section or "")
+        for c in answer.citations
+        if c.source == source
+    )
 
 
 def test_identifier_section_passage_is_among_the_first(docs_pipeline):
@@ -144,8 +151,11 @@ def test_refusal_names_what_the_documents_do_not_mention(ask):
 CARS = "What are the USMCA rules of origin for passenger cars?"
 CARS_HISTORY = [
     Turn(role="user", content=CARS),
-    Turn(role="assistant", content="A passenger vehicle needs 75 percent regional value "
-                                   "content, and 40 percent must come from high-wage work."),
+    Turn(
+        role="assistant",
+        content="A passenger vehicle needs 75 percent regional value "
+        "content, and 40 percent must come from high-wage work.",
+    ),
 ]
 
 
@@ -191,7 +201,7 @@ def test_a_sources_list_is_never_quoted(ask):
     answer = ask("Which sources describe the 2025 trade war with Canada and Mexico?")
     assert answer.citations
     assert [c.section for c in answer.citations if "Sources" in (c.section or "")] == []
-    assert not any("Wikipedia, \"" in c.quote for c in answer.citations)
+    assert not any('Wikipedia, "' in c.quote for c in answer.citations)
 
 
 def test_filter_that_matches_nothing_refuses_without_sources(ask):
@@ -216,9 +226,21 @@ def test_answer_json_matches_tradechat_ask_json(docs_index, docs_settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADECHAT_")}
     env.update(TRADECHAT_DATA_DIR=str(docs_index / "data"), HF_HUB_OFFLINE="1")
     proc = subprocess.run(
-        [sys.executable, "-m", "tradechat.cli", "ask", question,
-         "--index", str(docs_index / "index"), "--json"],
-        cwd=docs_index, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "tradechat.cli",
+            "ask",
+            question,
+            "--index",
+            str(docs_index / "index"),
+            "--json",
+        ],
+        cwd=docs_index,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     cli = json.loads(proc.stdout)
@@ -271,8 +293,9 @@ def test_oversized_question_is_a_bad_request_naming_the_setting(docs_pipeline, d
     docs_pipeline.prepare({"question": "x" * limit})  # the limit itself is accepted
 
 
-@pytest.mark.parametrize("history", [[{"role": "system", "content": "hi"}], [{"role": "user"}],
-                                     ["just a string"]])
+@pytest.mark.parametrize(
+    "history", [[{"role": "system", "content": "hi"}], [{"role": "user"}], ["just a string"]]
+)
 def test_malformed_history_is_a_bad_request(docs_pipeline, history):
     with pytest.raises(BadRequestError, match="history"):
         answer_question("And for trucks?", history=history, pipeline=docs_pipeline)
