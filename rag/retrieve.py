@@ -16,7 +16,7 @@ from scipy import sparse
 from ingest.embed import Encoder
 from ingest.models import ChunkMeta
 from ingest.store import IndexStore, StoredChunk
-from rag.text import ident_regex, identifiers, terms
+from rag.text import ident_regex, identifiers, subdivisions, terms
 from tradechat.settings import Settings
 
 _DIGITS = re.compile(r"\d+")
@@ -229,19 +229,32 @@ class Retriever:
         pool: dict[str, Passage],
     ) -> list[str]:
         patterns = [ident_regex(i) for i in idents]
+        # "§ 1702(b)": the passage holding subdivision (b) of that section comes first.
+        subs = [re.compile(rf"(?:^|\n)\s*{re.escape(m)}\s", re.I) for m in subdivisions(query)]
         lex = bm25.scores(query)
-        hits: list[tuple[float, int]] = []
+        per_ident: list[list[tuple[float, int]]] = [[] for _ in patterns]
         for i in bm25.ident_candidates(idents):
             if allowed is not None and not allowed[i]:
                 continue
             c = bm25.chunks[i]
             head = f"{c.meta.section_id or ''} {c.meta.heading_path}"
-            in_head = any(p.search(head) for p in patterns)
-            in_text = in_head or any(p.search(c.text) for p in patterns)
-            if in_text:
-                # A passage *about* the identifier (its heading) beats one that mentions it.
-                hits.append((float(lex[i]) + (1000.0 if in_head else 0.0), i))
-        hits.sort(reverse=True)
+            for k, pat in enumerate(patterns):
+                in_head = bool(pat.search(head))
+                if in_head or pat.search(c.text):
+                    # A passage *about* the identifier (its heading) beats one that mentions
+                    # it; within those, the one with the cited subdivision.
+                    sub = 500.0 if in_head and any(x.search(c.text) for x in subs) else 0.0
+                    per_ident[k].append((float(lex[i]) + (1000.0 if in_head else 0.0) + sub, i))
+        # Each identifier's best passages in turn, so that a second one is not buried.
+        for lst in per_ident:
+            lst.sort(reverse=True)
+        hits: list[tuple[float, int]] = []
+        seen: set[int] = set()
+        for rank in range(max((len(lst) for lst in per_ident), default=0)):
+            for lst in per_ident:
+                if rank < len(lst) and lst[rank][1] not in seen:
+                    seen.add(lst[rank][1])
+                    hits.append(lst[rank])
         out = []
         for _, i in hits[: self.settings.bm25_k]:
             c = bm25.chunks[i]
@@ -260,22 +273,27 @@ class Retriever:
 
 
 def mmr(candidates: list[Passage], k: int, lam: float, max_per_source: int) -> list[Passage]:
-    """Maximal marginal relevance with at most ``max_per_source`` passages per document.
+    """Maximal marginal relevance with at most ``max_per_source`` passages per document
+    while other documents are left to choose from (then the cap is lifted: a question that
+    one document answers still gets ``k`` passages).
 
     >>> a = Passage("a", "", None, 1.0, embedding=np.array([1.0, 0.0]))
     >>> b = Passage("b", "", None, 0.9, embedding=np.array([1.0, 0.0]))
     >>> c = Passage("c", "", None, 0.8, embedding=np.array([0.0, 1.0]))
     >>> [p.id for p in mmr([a, b, c], 2, 0.5, 5)]
     ['a', 'c']
+    >>> [p.id for p in mmr([a, b, c], 3, 0.5, 1)]  # one document: the cap gives way
+    ['a', 'c', 'b']
     """
     chosen: list[Passage] = []
     per_source: Counter[str] = Counter()
     remaining = list(candidates)
+    capped = True
     while remaining and len(chosen) < k:
         best, best_val = None, -math.inf
         for p in remaining:
             src = p.meta.source if p.meta is not None else p.id
-            if per_source[src] >= max_per_source:
+            if capped and per_source[src] >= max_per_source:
                 continue
             sim = 0.0
             if chosen and p.embedding is not None:
@@ -286,7 +304,10 @@ def mmr(candidates: list[Passage], k: int, lam: float, max_per_source: int) -> l
             if val > best_val:
                 best, best_val = p, val
         if best is None:
-            break
+            if not capped:
+                break
+            capped = False  # only over-cap documents are left
+            continue
         chosen.append(best)
         per_source[best.meta.source if best.meta is not None else best.id] += 1
         remaining.remove(best)

@@ -58,10 +58,23 @@ def terms(text: str, keep_stopwords: bool = False) -> list[str]:
 
 
 # Identifiers a user types and expects to find verbatim.
+# "Articles 34.6 and 34.7", "§§ 4611, 4612 or 4613": a list after the plural keyword.
+_AND = r"\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or|&)\s)\s*"
+_ARTICLE_NUM = r"\d+(?:\.\d+)*[A-Za-z]?"
+_SECTION_NUM = r"\d+[\w.-]*\d|\d+"
 _IDENT_PATTERNS = [
-    (re.compile(r"\bArticles?\s+(\d+(?:\.\d+)*[A-Za-z]?)", re.I), "Article {}"),
-    (re.compile(r"§+\s*(\d+[\w.-]*\d|\d+)"), "§ {}"),
-    (re.compile(r"\bsections?\s+(\d+[\w.-]*\d|\d+)", re.I), "section {}"),
+    (
+        re.compile(rf"\bArticles\s+((?:{_ARTICLE_NUM})(?:{_AND}(?:{_ARTICLE_NUM}))*)", re.I),
+        "Article {}",
+    ),
+    (re.compile(rf"\bArticle\s+({_ARTICLE_NUM})", re.I), "Article {}"),
+    (re.compile(rf"§§\s*((?:{_SECTION_NUM})(?:{_AND}(?:{_SECTION_NUM}))*)"), "§ {}"),
+    (re.compile(rf"§\s*({_SECTION_NUM})"), "§ {}"),
+    (
+        re.compile(rf"\bsections\s+((?:{_SECTION_NUM})(?:{_AND}(?:{_SECTION_NUM}))*)", re.I),
+        "section {}",
+    ),
+    (re.compile(rf"\bsection\s+({_SECTION_NUM})", re.I), "section {}"),
     (re.compile(r"\bExecutive\s+Order\s+(?:No\.\s*)?(\d{4,6})", re.I), "Executive Order {}"),
     (re.compile(r"\bAnnex\s+(\d+[\w.-]*)", re.I), "Annex {}"),
     (re.compile(r"\b(\d{4}\.\d{2}(?:\.\d{2,4})?)\b"), "{}"),  # HS codes
@@ -74,14 +87,28 @@ def identifiers(text: str) -> list[str]:
 
     >>> identifiers("What does Article 2205 say, and 19 U.S.C. § 4611, and Executive Order 14193?")
     ['Article 2205', '§ 4611', 'Executive Order 14193', '19 U.S.C. 4611']
+    >>> identifiers("Compare Articles 34.6 and 34.7, and sections 232, 301 or 201.")
+    ['Article 34.6', 'Article 34.7', 'section 232', 'section 301', 'section 201']
     """
     found: list[str] = []
     for pattern, fmt in _IDENT_PATTERNS:
         for m in pattern.finditer(text):
-            ident = fmt.format(*m.groups())
-            if ident not in found:
-                found.append(ident)
+            groups = m.groups()
+            numbers = re.split(_AND, groups[0]) if len(groups) == 1 else [None]
+            for num in numbers:
+                ident = fmt.format(num) if num is not None else fmt.format(*groups)
+                if ident not in found:
+                    found.append(ident)
     return found
+
+
+def subdivisions(text: str) -> list[str]:
+    """Subdivision markers written right after a cited number: "§ 1702(b)" -> ["(b)"].
+
+    >>> subdivisions("What does 50 U.S.C. § 1702(b) exclude, and Article 1904(4)?")
+    ['(b)', '(4)']
+    """
+    return re.findall(r"(?<=\d)\s?(\([a-z0-9]{1,4}\))", text, re.I)
 
 
 def ident_regex(ident: str) -> re.Pattern[str]:

@@ -72,7 +72,12 @@ class Settings(BaseSettings):
     dense_k: int = Field(40, ge=1, description="Candidates taken from the dense retriever.")
     bm25_k: int = Field(40, ge=1, description="Candidates taken from BM25.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
-    top_k: int = Field(6, ge=1, description="Passages handed to the answerer.")
+    top_k: int = Field(
+        8,
+        ge=1,
+        description="Passages retrieved (listed as sources, weighed for refusal); the "
+        "extractive answerer quotes the first ANSWER_PASSAGES of them.",
+    )
     mmr_lambda: float = Field(
         0.75, ge=0, le=1, description="Relevance vs. diversity trade-off (1 = no diversity)."
     )

@@ -172,9 +172,11 @@ def test_mmr_skips_a_near_duplicate_for_a_different_passage():
 def test_mmr_caps_passages_per_source():
     cands = [passage(f"a{i}", 1.0 - i / 10, [1, i, 0], source="long.md") for i in range(4)]
     cands.append(passage("b", 0.1, [1, 0, 1], source="short.md"))
-    chosen = mmr(cands, 4, 1.0, 2)
-    assert [p.id for p in chosen] == ["a0", "a1", "b"]  # cap 2 for long.md, then nothing left
+    chosen = mmr(cands, 3, 1.0, 2)
+    assert [p.id for p in chosen] == ["a0", "a1", "b"]  # cap 2 for long.md, then short.md
     assert Counter(p.meta.source for p in chosen) == {"long.md": 2, "short.md": 1}
+    # With no other document left, the cap gives way rather than return fewer passages.
+    assert [p.id for p in mmr(cands, 4, 1.0, 2)] == ["a0", "a1", "b", "a2"]
 
 
 def test_mmr_handles_few_candidates_and_missing_embeddings():

@@ -1,0 +1,68 @@
+"""The extractive answerer's choice of sentences: parts of a two-part question, sentences
+that continue a chosen one, and the filler rule."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rag.answer import extractive_answer, question_aspects
+from rag.rerank import ScoredSentence
+from rag.text import Sentence
+
+TWO_PARTS = "How long is the USMCA's term, and how much notice must a party give to withdraw?"
+
+
+def scored(passage: int, text: str, start: int, score: float, cosine: float = 0.5):
+    emb = np.zeros(8, dtype=np.float32)
+    emb[(passage * 3 + start) % 8] = 1.0  # distinct sentences, no near-duplicates
+    return ScoredSentence(
+        passage, Sentence(text, start, start + len(text)), cosine, 0.3, score, emb
+    )
+
+
+def test_each_part_of_a_two_part_question_gets_its_best_sentence(docs_pipeline, encoder):
+    state = docs_pipeline.prepare({"question": TWO_PARTS})
+    parts = question_aspects(TWO_PARTS)
+    assert len(parts) == 2
+    aspects = list(zip(parts, np.asarray(encoder.embed(parts), dtype=np.float32), strict=True))
+
+    def draft(with_aspects: bool):
+        return extractive_answer(
+            TWO_PARTS,
+            state.passages,
+            state.scored,
+            state.bm25,
+            max_sentences=1,
+            min_sentences=1,
+            aspects=aspects if with_aspects else None,
+        )
+
+    one = draft(False).text
+    both = draft(True).text
+    # A single sentence answers one part; the two parts' best sentences answer both.
+    assert not ("six months" in one and "16-year" in one)
+    assert "six months" in both and "16-year" in both
+
+
+def test_a_sentence_that_continues_a_chosen_one_comes_along():
+    sents = [
+        scored(0, "Some in Canada have even viewed Mexico with distrust.", 0, 0.8),
+        scored(
+            0, "That's particularly the case in Ontario, whose car plants moved south.", 60, 0.3
+        ),
+        scored(0, "Trade between them is small.", 140, 0.2),
+    ]
+    text = extractive_answer("Why has Ontario distrusted Mexico?", [], sents, None).text
+    assert "Ontario, whose car plants" in text
+    assert "Trade between them" not in text
+
+
+def test_filler_sentences_must_be_on_topic():
+    sents = [
+        scored(0, "Article 34.7 schedules a joint review in July 2026.", 0, 0.50, cosine=0.6),
+        scored(1, "The review can extend the term by 16 years.", 0, 0.30, cosine=0.5),
+        scored(2, "Article 8 of the automotive appendix allows a phase-in.", 0, 0.30, cosine=0.2),
+    ]
+    text = extractive_answer("What does Article 34.7 provide?", [], sents, None).text
+    assert "16 years" in text  # fills up towards four sentences ...
+    assert "automotive appendix" not in text  # ... but not with one about something else
