@@ -53,21 +53,26 @@ def extractive_answer(
     min_sentences: int = 4,
     min_ratio: float = 0.5,
     fill_cosine: float = 0.35,
+    max_extra: int = 2,
 ) -> Draft:
     """Pick and order the sentences that best answer ``question``; mark each with [n]
     where n is 1 + the index of its passage. ``asked`` is the user's own wording (before a
     follow-up was made standalone): it says what kind of answer is wanted.
 
     The first ``min_sentences`` are taken while they score at least ``min_ratio`` of the
-    best (and are close to the question in meaning: cosine ``fill_cosine``), more (up to
-    ``max_sentences``) while they score ``keep_ratio`` of it. ``aspects``
+    best (such fillers must be close to the question in meaning, cosine ``fill_cosine``,
+    and come from the best sentence's document), more (up to ``max_sentences``) while they
+    score ``keep_ratio`` of it. ``aspects``
     are the parts of a question that asks two things ("How many members, and how is the
-    chair picked?"), each with its embedding: each part's best sentence is taken too."""
+    chair picked?"), each with its embedding: each part's best sentence is taken too. With
+    those, continuations, causes and list items, an answer has at most ``max_sentences +
+    max_extra`` sentences."""
     coverage = key_term_coverage(question, passages, bm25)
     if not scored:
         return Draft("", 0.0, coverage, [])
     ranked = sorted(scored, key=lambda x: -x.score)
-    best = ranked[0].score
+    top = ranked[0]
+    best = top.score
     chosen: list[ScoredSentence] = []
     for cand in ranked:
         # The best few always (a close second often holds the rest of the answer), then
@@ -79,6 +84,8 @@ def extractive_answer(
             break
         if cand.score < best * keep_ratio and cand.cosine < fill_cosine:
             continue  # filling up to min_sentences, but this one is about something else
+        if cand.score < best * keep_ratio and _source(passages, cand) != _source(passages, top):
+            continue  # fillers come from the document of the best sentence
         if any(float(cand.embedding @ c.embedding) > 0.9 for c in chosen):
             continue  # near-duplicate of a chosen sentence
         chosen.append(cand)
@@ -90,10 +97,11 @@ def extractive_answer(
     if is_why(question):
         chosen = _with_causes(chosen, scored)
     chosen = _with_list_items(chosen, scored)
+    # The sentences brought along were appended last: they go first when there are too many.
+    chosen = chosen[: max_sentences + max_extra]
     # Reading order: passages by rank, sentences by position within their passage.
     chosen.sort(key=lambda x: (x.passage, x.sentence.start))
     parts = [with_marker(c.sentence.text, c.passage + 1) for c in chosen]
-    top = ranked[0]
     evidence = 0.6 * top.cosine + 0.4 * top.lexical
     wanted = expected_pattern(asked or question)
     has_kind = wanted is None or any(wanted.search(c.sentence.text) for c in chosen)
@@ -104,6 +112,11 @@ def _following(c: ScoredSentence, scored: list[ScoredSentence], n: int) -> list[
     """Up to ``n`` sentences that come right after ``c`` in the same passage."""
     after = [s for s in scored if s.passage == c.passage and s.sentence.start > c.sentence.start]
     return sorted(after, key=lambda s: s.sentence.start)[:n]
+
+
+def _source(passages: list[Passage], sc: ScoredSentence) -> str | None:
+    meta = passages[sc.passage].meta if sc.passage < len(passages) else None
+    return meta.source if meta is not None else None
 
 
 def _best_for(

@@ -66,3 +66,28 @@ def test_filler_sentences_must_be_on_topic():
     text = extractive_answer("What does Article 34.7 provide?", [], sents, None).text
     assert "16 years" in text  # fills up towards four sentences ...
     assert "automotive appendix" not in text  # ... but not with one about something else
+
+
+def test_filler_sentences_come_from_the_best_sentences_document():
+    from rag_support import make_chunk
+
+    from rag.retrieve import Passage
+
+    passages = [
+        Passage(c.id, c.text, c.meta, 1.0)
+        for c in (
+            make_chunk("a", "x", source="review.md"),
+            make_chunk("b", "x", source="review.md"),
+            make_chunk("c", "x", source="autos.md"),
+        )
+    ]
+    sents = [
+        scored(0, "Article 34.7 schedules a joint review in July 2026.", 0, 0.50, cosine=0.6),
+        scored(1, "The review can extend the term by 16 years.", 0, 0.30, cosine=0.5),
+        scored(
+            2, "Producers certify the 16-year phase-in to the Commissioner.", 0, 0.30, cosine=0.5
+        ),
+    ]
+    text = extractive_answer("What does Article 34.7 provide?", passages, sents, None).text
+    assert "16 years [2]" in text
+    assert "Commissioner" not in text
