@@ -143,6 +143,7 @@ class RagPipeline:
             s.mmr_lambda,
             s.max_per_source,
             s.answer_passages,
+            s.weak_lexical,
         )
         state.retrieve_ms = (time.perf_counter() - started) * 1000
         return state

@@ -257,9 +257,12 @@ def rerank(
     mmr_lambda: float,
     max_per_source: int,
     embed_top: int = 4,
+    weak_lexical: float = 0.35,
 ) -> tuple[list[Passage], list[ScoredSentence]]:
     """Re-score candidates (fused rank, passage cosine, best sentence's term overlap), pick
     ``top_k`` by MMR, then score the sentences of the first ``embed_top`` with the encoder.
+    When no candidate's best sentence holds ``weak_lexical`` of the question's (IDF-weighted)
+    terms, the passage cosine carries most of the weight.
 
     Embedding sentences is the expensive step, so it is done only where answers come from.
     Returns the passages and their scored sentences (``passage`` indexes the returned list).
@@ -271,8 +274,12 @@ def rerank(
     lex = [lexical_sentence_score(weights, p.text) for p in candidates]
     top_cos = max(max(cos), 1e-6)
     top_lex = max(max(lex), 1e-6)
+    # No passage has a sentence with much of the question's wording: the question
+    # paraphrases its source ("a shipper who vouched" for "an exporter that signed a
+    # certificate"), so word overlap, in the fused rank too, is noise; meaning decides.
+    wf, wc, wl = (0.3, 0.4, 0.3) if top_lex >= weak_lexical else (0.1, 0.8, 0.1)
     for p, c, lx in zip(candidates, cos, lex, strict=True):
-        p.score = 0.3 * p.score + 0.4 * (c / top_cos) + 0.3 * (lx / top_lex)
+        p.score = wf * p.score + wc * (c / top_cos) + wl * (lx / top_lex)
         if is_reference_section(p):
             p.score *= 0.5
     chosen = mmr(sorted(candidates, key=lambda p: -p.score), top_k, mmr_lambda, max_per_source)

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         description="Passages retrieved (listed as sources, weighed for refusal); the "
         "extractive answerer quotes the first ANSWER_PASSAGES of them.",
     )
+    weak_lexical: float = Field(
+        0.35,
+        ge=0,
+        le=1,
+        description="Re-ranking: when no candidate sentence holds this share of the "
+        "question's rarity-weighted terms, the question is taken as a paraphrase and "
+        "embedding similarity outweighs word overlap (0 turns this off).",
+    )
     mmr_lambda: float = Field(
         0.75, ge=0, le=1, description="Relevance vs. diversity trade-off (1 = no diversity)."
     )

@@ -288,3 +288,39 @@ def test_lexical_index_follows_the_store(tmp_path, encoder):
 
 def test_retriever_reads_the_index_it_was_given(docs_index: Path, retriever):
     assert retriever.store.count() == len(retriever.bm25().chunks) > 20
+
+
+# --- re-ranking when the question paraphrases its source --------------------------------------
+def _rerank_pool(query_vec):
+    from rag.rerank import SentenceBank, rerank
+
+    # "echo" shares the question's words but not its meaning; "source" has the meaning in
+    # other words. Both retrievers agreed on "echo", so it leads the fused rank.
+    echo = passage("echo", 1.0, [0.8, 0.6, 0.0], source="echo.md")
+    echo.text = "The shipper vouched for the paperwork of the region."
+    source = passage("source", 0.5, [1.0, 0.1, 0.0], source="source.md")
+    source.text = "An exporter that signed a certificate keeps its records for five years."
+    q = np.asarray(query_vec, dtype=np.float32)
+    q = q / np.linalg.norm(q)
+    bank = SentenceBank(None)  # embed_top=0 below: no sentence is embedded
+    return echo, source, q, lambda *a, **k: rerank(a[0], a[1], bank, *a[3:], **k)
+
+
+def test_rerank_trusts_meaning_when_no_passage_shares_the_questions_words():
+    echo, source, q, rerank = _rerank_pool([1.0, 0.0, 0.0])
+    question = "How long must a trader hang on to proof of origin?"  # no word in common
+    chosen, _ = rerank(question, [echo, source], None, q, None, 2, 1.0, 5, 0)
+    assert [p.id for p in chosen] == ["source", "echo"]
+    echo, source, q, rerank = _rerank_pool([1.0, 0.0, 0.0])  # rerank rewrites the scores
+    chosen, _ = rerank(question, [echo, source], None, q, None, 2, 1.0, 5, 0, weak_lexical=0.0)
+    assert [p.id for p in chosen] == ["echo", "source"]  # the fused rank would have won
+
+
+def test_rerank_keeps_word_overlap_when_the_question_uses_the_documents_words():
+    echo, source, q, rerank = _rerank_pool([1.0, 0.0, 0.0])
+    question = "How long must a shipper keep the paperwork it vouched for?"
+    chosen, _ = rerank(question, [echo, source], None, q, None, 2, 1.0, 5, 0)
+    assert [p.id for p in chosen] == ["echo", "source"]
+    echo, source, q, rerank = _rerank_pool([1.0, 0.0, 0.0])
+    chosen, _ = rerank(question, [echo, source], None, q, None, 2, 1.0, 5, 0, weak_lexical=1.0)
+    assert [p.id for p in chosen] == ["source", "echo"]  # forced: meaning only
