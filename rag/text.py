@@ -21,12 +21,70 @@ STOPWORDS = frozenset(
 _TERM = re.compile(r"\d+(?:[.-]\d+)*[a-z]?|[a-z][a-z'’]*[a-z]|[a-z]")
 
 
+# Irregular past forms -> base form, so that "came into effect" matches "come into effect".
+_IRREGULAR = {
+    form: base
+    for base, forms in {
+        "come": "came",
+        "become": "became",
+        "take": "took taken",
+        "undertake": "undertook undertaken",
+        "make": "made",
+        "give": "gave given",
+        "begin": "began begun",
+        "lead": "led",
+        "hold": "held",
+        "meet": "met",
+        "go": "went gone",
+        "leave": "left",
+        "bring": "brought",
+        "seek": "sought",
+        "tell": "told",
+        "sell": "sold",
+        "win": "won",
+        "lose": "lost",
+        "pay": "paid",
+        "lay": "laid",
+        "keep": "kept",
+        "find": "found",
+        "fall": "fell fallen",
+        "grow": "grew grown",
+        "rise": "rose risen",
+        "draw": "drew drawn",
+        "write": "wrote written",
+        "choose": "chose chosen",
+        "speak": "spoke spoken",
+        "strike": "struck",
+        "stand": "stood",
+        "break": "broke broken",
+        "bear": "bore borne",
+        "see": "saw seen",
+        "know": "knew known",
+        "send": "sent",
+        "spend": "spent",
+        "build": "built",
+        "deal": "dealt",
+        "mean": "meant",
+        "withdraw": "withdrew withdrawn",
+        "forbid": "forbade forbidden",
+        "freeze": "froze frozen",
+        "arise": "arose arisen",
+    }.items()
+    for form in forms.split()
+}
+
+
 def stem(word: str) -> str:
-    """A light suffix stemmer: enough to match 'tariffs'/'tariff', 'imposed'/'imposing'.
+    """A light suffix stemmer: enough to match 'tariffs'/'tariff', 'imposed'/'imposing',
+    and 'came'/'come' (common irregular verbs).
 
     >>> [stem(w) for w in ["tariffs", "imposed", "imposing", "relations", "policies", "us"]]
     ['tariff', 'impos', 'impos', 'relation', 'policy', 'us']
+    >>> [stem(w) for w in ["came", "comes", "withdrew", "withdrawing"]]
+    ['come', 'come', 'withdraw', 'withdraw']
     """
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     if len(word) <= 3 or word[0].isdigit():
         return word
     for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", "e"), ("s", "")):
