@@ -37,7 +37,7 @@ from rag.cite import CitationChecker, verify
 from rag.condense import llm_standalone, rule_standalone
 from rag.llm import make_chat_model
 from rag.models import Answer, RetrievedRef, Turn
-from rag.rerank import ScoredSentence, SentenceBank, rerank
+from rag.rerank import ScoredSentence, SentenceBank, rerank, score_sentences
 from rag.retrieve import BM25Index, Passage, Retriever
 from tradechat.errors import BadRequestError, IndexNotFoundError
 from tradechat.settings import Settings, get_settings
@@ -145,8 +145,37 @@ class RagPipeline:
             s.answer_passages,
             s.weak_lexical,
         )
+        if s.follow_passages:
+            self._add_continuations(state, s.follow_passages)
         state.retrieve_ms = (time.perf_counter() - started) * 1000
         return state
+
+    def _add_continuations(self, state: _State, lead: int) -> None:
+        """Read on past a chunk boundary: the chunk after each of the first ``lead`` passages,
+        when it is in the same section (a list of exceptions, a penalty clause that runs on),
+        is appended to the passages and its sentences are scored with the others."""
+        s = self.settings
+        passages = list(state.passages)
+        have = {p.id for p in passages}
+        added = 0
+        for p in state.passages[:lead]:
+            nxt = state.bm25.next_in_section(p.id)
+            if nxt is None or nxt.id in have:
+                continue
+            have.add(nxt.id)
+            passages.append(Passage(nxt.id, nxt.text, nxt.meta, p.score * 0.99))
+            added += 1
+        if not added:
+            return
+        self.retriever._fill_embeddings(passages)
+        state.passages = passages
+        read = passages[: s.answer_passages] + passages[len(passages) - added :]
+        scored = score_sentences(state.standalone, read, self.bank, state.q_emb, state.bm25)
+        # score_sentences indexes ``read``; map back to positions in ``passages``
+        pos = [passages.index(p) for p in read]
+        for sc in scored:
+            sc.passage = pos[sc.passage]
+        state.scored = scored
 
     # --- stages 2 and 3 ---------------------------------------------------------------------
     def events(self, states: Iterator[_State]) -> Iterator[Event]:

@@ -74,6 +74,8 @@ class BM25Index:
             (weights * self.idf[tf.col], (tf.row, tf.col)), shape=tf.shape
         )
         self._runs = {run: np.asarray(ix, dtype=np.int64) for run, ix in runs.items()}
+        self._by_position: dict[tuple[str, int], StoredChunk] | None = None
+        self._by_id: dict[str, StoredChunk] = {}
 
     def ident_candidates(self, idents: list[str]) -> list[int]:
         """Indices (ascending) of the chunks that can match one of ``idents``.
@@ -96,6 +98,22 @@ class BM25Index:
                 idx = np.intersect1d(idx, other, assume_unique=True)
             found.update(idx.tolist())
         return sorted(found)
+
+    def next_in_section(self, chunk_id: str) -> StoredChunk | None:
+        """The chunk that follows ``chunk_id`` in its document, if it is in the same section
+        (a list or a clause that runs on past a chunk boundary)."""
+        if self._by_position is None:
+            self._by_position = {(c.meta.source, c.meta.chunk_index): c for c in self.chunks}
+            self._by_id = {c.id: c for c in self.chunks}
+        c = self._by_id.get(chunk_id)
+        if c is None:
+            return None
+        nxt = self._by_position.get((c.meta.source, c.meta.chunk_index + 1))
+        same = nxt is not None and (
+            (c.meta.section_id or c.meta.heading_path)
+            == (nxt.meta.section_id or nxt.meta.heading_path)
+        )
+        return nxt if same else None
 
     def idf_of(self, term: str) -> float:
         j = self.vocab.get(term)

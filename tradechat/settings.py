@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     answer_passages: int = Field(
         6, ge=1, description="Top passages whose sentences the extractive answerer reads."
     )
+    follow_passages: int = Field(
+        2,
+        ge=0,
+        description="For this many top passages, the next chunk of the same section is read "
+        "too (a list or clause that runs past a chunk boundary); 0 turns it off.",
+    )
     answer_sentences: int = Field(
         6,
         ge=1,

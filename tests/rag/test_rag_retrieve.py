@@ -324,3 +324,16 @@ def test_rerank_keeps_word_overlap_when_the_question_uses_the_documents_words():
     echo, source, q, rerank = _rerank_pool([1.0, 0.0, 0.0])
     chosen, _ = rerank(question, [echo, source], None, q, None, 2, 1.0, 5, 0, weak_lexical=1.0)
     assert [p.id for p in chosen] == ["source", "echo"]  # forced: meaning only
+
+
+def test_next_in_section_reads_on_only_within_a_section():
+    def chunk(cid, index, section):
+        c = make_chunk(cid, f"text {cid}", source="law.txt", section_id=section)
+        return type(c)(c.id, c.text, c.meta.model_copy(update={"chunk_index": index}))
+
+    chunks = [chunk("a", 0, "§ 1702"), chunk("b", 1, "§ 1702"), chunk("c", 2, "§ 1703")]
+    bm25 = BM25Index(chunks)
+    assert bm25.next_in_section("a").id == "b"  # (b)'s list runs on into the next chunk
+    assert bm25.next_in_section("b") is None  # the next chunk starts another section
+    assert bm25.next_in_section("c") is None  # the last chunk
+    assert bm25.next_in_section("nope") is None
