@@ -126,7 +126,10 @@ class SentenceBank:
             sents = [
                 s
                 for s in sentences(p.text)
-                if s.start < cut and _usable(s.text) and not _title_line(s, p)
+                if s.start < cut
+                and _usable(s.text)
+                and not _title_line(s, p)
+                and not _run_in_heading(s, p.text)
             ]
             todo.append((p, sents))
             texts.extend(s.text for s in sents)
@@ -160,6 +163,19 @@ def _usable(text: str) -> bool:
         return False
     # A short line without closing punctuation is a heading ("(a) In general").
     return not (words < 12 and not re.search(r"[.!?;:,)”\"]\s*$", text))
+
+
+def _run_in_heading(s: Sentence, text: str) -> bool:
+    """A short bold lead at the start of a paragraph, run into its body on the same line
+    ("Auto-sector distrust in Ontario. In parts of Canada, ..."): a label, not a statement.
+
+    >>> text = "Auto-sector distrust in Ontario. In parts of Canada, Mexico is viewed warily."
+    >>> [_run_in_heading(x, text) for x in sentences(text)]
+    [True, False]
+    """
+    starts_paragraph = s.start == 0 or text[: s.start].rstrip(" \t").endswith("\n")
+    runs_on = s.end < len(text) and text[s.end : s.end + 1] in (" ", "\t")
+    return starts_paragraph and runs_on and len(s.text.split()) <= 6
 
 
 def _title_line(s: Sentence, p: Passage) -> bool:
