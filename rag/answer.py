@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.rerank import _CAUSAL, ScoredSentence, expected_pattern, is_why, term_weights
+from rag.rerank import (
+    _CAUSAL,
+    ScoredSentence,
+    expected_pattern,
+    is_why,
+    term_share,
+    term_weights,
+)
 from rag.retrieve import BM25Index, Passage
 from rag.text import terms
 
@@ -37,8 +44,7 @@ def key_term_coverage(question: str, passages: list[Passage], bm25: BM25Index | 
     text_terms: set[str] = set()
     for p in passages:
         text_terms.update(terms(f"{p.meta.heading_path} {p.text}"))
-    total = sum(weights.values()) or 1.0
-    return sum(w for t, w in weights.items() if t in text_terms) / total
+    return term_share(weights, text_terms)
 
 
 def extractive_answer(
@@ -82,10 +88,11 @@ def extractive_answer(
         )
         if len(chosen) >= max_sentences or cand.score < floor:
             break
-        if cand.score < best * keep_ratio and cand.cosine < fill_cosine:
-            continue  # filling up to min_sentences, but this one is about something else
-        if cand.score < best * keep_ratio and _source(passages, cand) != _source(passages, top):
-            continue  # fillers come from the document of the best sentence
+        if cand.score < best * keep_ratio and (  # only filling up to min_sentences
+            cand.cosine < fill_cosine  # about something else
+            or _source(passages, cand) != _source(passages, top)  # from another document
+        ):
+            continue
         if any(float(cand.embedding @ c.embedding) > 0.9 for c in chosen):
             continue  # near-duplicate of a chosen sentence
         chosen.append(cand)
@@ -124,12 +131,10 @@ def _best_for(
 ) -> ScoredSentence | None:
     """The sentence that best answers one part of a two-part question."""
     weights = term_weights(part, bm25)
-    total = sum(weights.values()) or 1.0
     wanted = expected_pattern(part)
     best, best_score = None, 0.0
     for sc in scored:
-        s_terms = set(terms(sc.sentence.text))
-        lex = sum(w for t, w in weights.items() if t in s_terms) / total
+        lex = term_share(weights, set(terms(sc.sentence.text)))
         score = 0.6 * float(sc.embedding @ emb) + 0.4 * lex
         if wanted is not None and wanted.search(sc.sentence.text):
             score += 0.05

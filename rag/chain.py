@@ -154,28 +154,22 @@ class RagPipeline:
         """Read on past a chunk boundary: the chunk after each of the first ``lead`` passages,
         when it is in the same section (a list of exceptions, a penalty clause that runs on),
         is appended to the passages and its sentences are scored with the others."""
-        s = self.settings
-        passages = list(state.passages)
-        have = {p.id for p in passages}
-        added = 0
+        have = {p.id for p in state.passages}
+        extra: list[Passage] = []
         for p in state.passages[:lead]:
             nxt = state.bm25.next_in_section(p.id)
-            if nxt is None or nxt.id in have:
-                continue
-            have.add(nxt.id)
-            passages.append(Passage(nxt.id, nxt.text, nxt.meta, p.score * 0.99))
-            added += 1
-        if not added:
+            if nxt is not None and nxt.id not in have:
+                have.add(nxt.id)
+                extra.append(Passage(nxt.id, nxt.text, nxt.meta, p.score * 0.99))
+        if not extra:
             return
-        self.retriever._fill_embeddings(passages)
-        state.passages = passages
-        read = passages[: s.answer_passages] + passages[len(passages) - added :]
-        scored = score_sentences(state.standalone, read, self.bank, state.q_emb, state.bm25)
-        # score_sentences indexes ``read``; map back to positions in ``passages``
-        pos = [passages.index(p) for p in read]
-        for sc in scored:
-            sc.passage = pos[sc.passage]
-        state.scored = scored
+        self.retriever.fill_embeddings(extra)
+        offset = len(state.passages)
+        state.passages = state.passages + extra
+        # Sentence scores do not depend on the other passages: score only the new ones.
+        for sc in score_sentences(state.standalone, extra, self.bank, state.q_emb, state.bm25):
+            sc.passage += offset
+            state.scored.append(sc)
 
     # --- stages 2 and 3 ---------------------------------------------------------------------
     def events(self, states: Iterator[_State]) -> Iterator[Event]:

@@ -121,15 +121,11 @@ class SentenceBank:
         todo: list[tuple[Passage, list[Sentence]]] = []
         texts: list[str] = []
         for p in dict((p.id, p) for p in missing).values():
-            refs = _REFERENCE_LINE.search(p.text)  # a "Sources" line inside the passage
-            cut = refs.start() if refs else len(p.text)
+            # A "Sources" section names documents; it is never quoted.
             sents = [
                 s
-                for s in sentences(p.text)
-                if s.start < cut
-                and _usable(s.text)
-                and not _title_line(s, p)
-                and not _run_in_heading(s, p.text)
+                for s in ([] if is_reference_section(p) else sentences(p.text))
+                if _usable(s.text) and not _title_line(s, p) and not _run_in_heading(s, p.text)
             ]
             todo.append((p, sents))
             texts.extend(s.text for s in sents)
@@ -193,7 +189,6 @@ def score_sentences(
 ) -> list[ScoredSentence]:
     """Every usable sentence of ``passages``, scored against ``question``."""
     weights = term_weights(question, bm25)
-    total_w = sum(weights.values()) or 1.0
     why = is_why(question)
     wanted = expected_pattern(question)
     out: list[ScoredSentence] = []
@@ -202,13 +197,11 @@ def score_sentences(
             continue
         # The section a sentence sits in speaks for it ("Why relations reached a low point").
         heading = _section_terms(passages[pi])
-        head_lex = sum(w for t, w in weights.items() if t in heading) / total_w
-        refs = 0.5 if is_reference_section(passages[pi]) else 1.0
+        head_lex = term_share(weights, heading)
         cos = embs @ q_emb
         for s, c, e in zip(sents, cos, embs, strict=True):
-            s_terms = set(terms(s.text))
-            lex = sum(w for t, w in weights.items() if t in s_terms) / total_w
-            score = (0.6 * float(c) + 0.4 * lex + 0.15 * head_lex) * refs
+            lex = term_share(weights, set(terms(s.text)))
+            score = 0.6 * float(c) + 0.4 * lex + 0.15 * head_lex
             if why and _CAUSAL.search(s.text):
                 score += 0.08
             if wanted is not None and wanted.search(s.text):
@@ -221,14 +214,6 @@ _REFERENCES = re.compile(
     r"^(sources?|references?|bibliography|further reading|notes|"
     r"external links|see also|citations?)\b",
     re.I,
-)
-
-
-# The same headings as a line of their own (a PDF's "Sources" that no splitter marked).
-_REFERENCE_LINE = re.compile(
-    r"^[ \t#]*(sources?|references?|bibliography|further reading|works cited|"
-    r"external links)[ \t]*:?[ \t]*$",
-    re.I | re.M,
 )
 
 
@@ -253,14 +238,19 @@ def term_weights(question: str, bm25: BM25Index | None) -> dict[str, float]:
     return {t: (bm25.idf_of(t) if bm25 is not None else 1.0) for t in set(terms(question))}
 
 
+def term_share(q_weights: dict[str, float], present: set[str]) -> float:
+    """Rarity-weighted share of the question's terms that are in ``present``.
+
+    >>> term_share({"tariff": 3.0, "steel": 1.0}, {"steel", "duty"})
+    0.25
+    """
+    total = sum(q_weights.values()) or 1.0
+    return sum(w for t, w in q_weights.items() if t in present) / total
+
+
 def lexical_sentence_score(q_weights: dict[str, float], text: str) -> float:
     """Best rarity-weighted share of the question's terms found in one sentence of ``text``."""
-    total = sum(q_weights.values()) or 1.0
-    best = 0.0
-    for sent in sentences(text):
-        s_terms = set(terms(sent.text))
-        best = max(best, sum(w for t, w in q_weights.items() if t in s_terms) / total)
-    return best
+    return max((term_share(q_weights, set(terms(s.text))) for s in sentences(text)), default=0.0)
 
 
 def rerank(

@@ -235,7 +235,7 @@ class Retriever:
                 if cid not in have:
                     have.add(cid)
                     candidates.append(pool[cid])
-        self._fill_embeddings(candidates)
+        self.fill_embeddings(candidates)
         return candidates
 
     def _identifier_hits(
@@ -281,7 +281,7 @@ class Retriever:
             out.append(c.id)
         return out
 
-    def _fill_embeddings(self, passages: list[Passage]) -> None:
+    def fill_embeddings(self, passages: list[Passage]) -> None:
         missing = [p.id for p in passages if p.embedding is None]
         if missing:
             embs = self.store.embeddings(missing)
