@@ -233,6 +233,11 @@ _QUESTION_WORDS = frozenset(
     "to on at by with from suppose".split()
 )
 _NUMBER = re.compile(r"(?<![\w.§])\d[\d,]*(?:\.\d+)?(?![\w])")
+_PREMISE = re.compile(
+    r"[:.]\s+(?=(?:so\s+|and\s+|then\s+)?(?:what|which|who|whom|whose|when|where|why|how|"
+    r"does|do|did|is|are|was|were|can|could|should|would|will|must|may)\b)",
+    re.I,
+)
 _ENTITY = re.compile(r"\b[A-Z][\w.&'’-]*(?:\s+(?:of\s+)?[A-Z][\w.&'’-]*)*")
 
 
@@ -248,14 +253,19 @@ def unsupported_constraints(
 
     >>> unsupported_constraints("Who chaired the 2026 review?", [], None)
     ['2026']
+    >>> unsupported_constraints("It began in 2025: who chairs the review?", [], None)
+    []
     """
     text = " ".join(f"{p.meta.heading_path} {p.text}" for p in passages)
     missing: list[str] = []
+    # A premise stated before the question proper ("The review began in September 2025: what
+    # does the law require?") is context: its numbers are not what is asked.
+    asked = _PREMISE.split(question)[-1]
     q_wo_ids = re.sub(
         r"(?i)\b(article|section|annex|chapter|order|no\.)\s+[\d.]+|§+\s*[\d.]+|"
         r"\b\d+\s+U\.?S\.?C\.?",
         " ",
-        question,
+        asked,
     )
     for num in _NUMBER.findall(q_wo_ids):
         digits = num.replace(",", "")

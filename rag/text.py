@@ -206,6 +206,9 @@ _BOUNDARY = re.compile(
     r"[.!?][\"”’)\]]*(?=\s+[\"“‘(\[]?[A-Z0-9§])|\n\s*\n|"
     r"\n(?=\s*(?:\(\w{1,4}\)|[-•*|]|\d{1,2}\.)\s)|;\s*\n|:\s*\n|\n(?=\|)"
 )
+# A blank line between a clause that has not ended (a comma or a word) and its lower-case or
+# numeric continuation.
+_RUNS_ON = re.compile(r"[a-z,]\s*\n\s*\n\s*[a-z0-9]")
 
 
 def sentences(text: str) -> list[Sentence]:
@@ -215,6 +218,8 @@ def sentences(text: str) -> list[Sentence]:
     ['Mr. Carney met the U.S. envoy.', 'It went well.', '(a) Next item']
     >>> len(sentences("Under the Act (50 U.S.C. 1701 et seq.) (IEEPA), and the NEA."))
     1
+    >>> [s.text for s in sentences("from 2002 and thereafter,\\n\\n62.5 percent.\\n\\nNext")]
+    ['from 2002 and thereafter,\\n\\n62.5 percent.', 'Next']
     """
     out: list[Sentence] = []
     start = 0
@@ -223,6 +228,10 @@ def sentences(text: str) -> list[Sentence]:
         candidate = text[start:end]
         if m.group(0).startswith(".") and _ABBREV.search(text[max(0, start) : m.start() + 1]):
             continue
+        if m.group(0).count("\n") > 1 and _RUNS_ON.search(
+            text, max(start, m.start() - 1), min(len(text), m.end() + 1)
+        ):
+            continue  # a PDF paragraph break inside a clause ("2002 and thereafter,\n\n62.5 ...")
         _add(out, text, start, end)
         start = end
         del candidate
