@@ -75,31 +75,51 @@ _IRREGULAR = {
 
 
 def stem(word: str) -> str:
-    """A light suffix stemmer: enough to match 'tariffs'/'tariff', 'imposed'/'imposing',
-    and 'came'/'come' (common irregular verbs).
+    """A light suffix stemmer: enough to match 'tariffs'/'tariff', 'imposed'/'impose',
+    'formally'/'formal' and 'came'/'come' (common irregular verbs). A final "e" is dropped so
+    that a verb's forms meet ('rule', 'ruled', 'rules' and 'ruling' all give 'rul').
 
-    >>> [stem(w) for w in ["tariffs", "imposed", "imposing", "relations", "policies", "us"]]
-    ['tariff', 'impos', 'impos', 'relation', 'policy', 'us']
-    >>> [stem(w) for w in ["came", "comes", "withdrew", "withdrawing"]]
-    ['come', 'come', 'withdraw', 'withdraw']
+    >>> [stem(w) for w in ["tariffs", "imposed", "impose", "imposing", "relations", "policies"]]
+    ['tariff', 'impos', 'impos', 'impos', 'relation', 'policy']
+    >>> [stem(w) for w in ["came", "comes", "coming", "withdrew", "withdrawing", "us", "free"]]
+    ['com', 'com', 'com', 'withdraw', 'withdraw', 'us', 'fre']
+    >>> [stem(w) for w in ["formally", "formal", "relatively", "relative", "family", "july"]]
+    ['formal', 'formal', 'relativ', 'relativ', 'family', 'july']
     """
-    if word in _IRREGULAR:
-        return _IRREGULAR[word]
+    word = _IRREGULAR.get(word, word)
     if len(word) <= 3 or word[0].isdigit():
         return word
-    for suffix, repl in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", "e"), ("s", "")):
+    for suffix, repl in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             if suffix == "s" and word.endswith(("ss", "us", "is")):
-                return word
-            return word[: len(word) - len(suffix)] + repl
+                break
+            word = word[: len(word) - len(suffix)] + repl
+            break
+    while word.endswith("e") and len(word) > 3:
+        word = word[:-1]
     return word
+
+
+_SUFFIXES = (
+    ("ies", "y"),
+    ("ing", ""),
+    ("ed", ""),
+    ("es", "e"),
+    ("s", ""),
+    ("ally", "al"),
+    ("ively", "ive"),
+    ("ately", "ate"),
+    ("ously", "ous"),
+    ("ently", "ent"),
+    ("antly", "ant"),
+)
 
 
 def terms(text: str, keep_stopwords: bool = False) -> list[str]:
     """Lower-cased, stemmed content terms; numbers like '34.7' and '4611' kept whole.
 
     >>> terms("Why did Article 34.7 require a joint review of the USMCA?")
-    ['article', '34.7', 'require', 'joint', 'review', 'usmca']
+    ['articl', '34.7', 'requir', 'joint', 'review', 'usmca']
     """
     # "u.s.m.c.a." first: the "u.s." rule would otherwise eat its start
     text = text.lower().replace("’", "'").replace("u.s.m.c.a.", "usmca")

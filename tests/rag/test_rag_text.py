@@ -14,12 +14,12 @@ def test_terms_of_text_without_content_words_is_empty(text):
 
 
 def test_terms_keeps_stopwords_on_request():
-    assert terms("The rule of origin", keep_stopwords=True) == ["the", "rule", "of", "origin"]
+    assert terms("The rule of origin", keep_stopwords=True) == ["the", "rul", "of", "origin"]
 
 
 def test_terms_keeps_numbers_and_codes_whole():
     assert terms("Article 34.7, HS 8703.23, 25% in 1994-2020, §4611a") == [
-        "article",
+        "articl",
         "34.7",
         "hs",
         "8703.23",
