@@ -22,7 +22,7 @@ from rag.rerank import (
     term_weights,
 )
 from rag.retrieve import BM25Index, Passage
-from rag.text import terms
+from rag.text import FOOTNOTE, terms
 
 
 @dataclass
@@ -218,8 +218,10 @@ def with_marker(sentence: str, n: int) -> str:
 
     >>> with_marker("It ended in 2020.", 2)
     'It ended in 2020 [2].'
+    >>> with_marker("It opened in 1952.[1]", 3)  # a wiki footnote is not our citation
+    'It opened in 1952 [3].'
     """
-    s = re.sub(r"\s*\n\s*", " ", sentence.strip())
+    s = FOOTNOTE.sub("", re.sub(r"\s*\n\s*", " ", sentence.strip()))
     m = re.search(r"([.!?;:,]['\"”’)]*)$", s)
     if m:
         end = m.group(1).rstrip(";:,") or "."

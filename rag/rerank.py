@@ -18,7 +18,7 @@ import numpy as np
 
 from ingest.embed import Encoder
 from rag.retrieve import BM25Index, Passage, mmr
-from rag.text import Sentence, sentences, terms
+from rag.text import FOOTNOTE, Sentence, sentences, terms
 
 _CAUSAL = re.compile(
     r"\b(because|due to|owing to|as a result|result(?:ed|s)? (?:in|from)|led to|leads? to|"
@@ -151,7 +151,14 @@ class SentenceBank:
 
 
 def _usable(text: str) -> bool:
-    """A sentence worth quoting: not a heading, a table rule or a fragment."""
+    """A sentence worth quoting: not a heading, a table rule or a fragment.
+
+    >>> _usable("In 1952, Mexico opened its first consulate-general in Montreal.[1]")
+    True
+    >>> _usable("(b) Civil penalty"), _usable("(1) $250,000; or")
+    (False, False)
+    """
+    text = FOOTNOTE.sub("", text)  # "... in Montreal.[1]"
     words = len(text.split())
     if words < 4 or text.lstrip().startswith(("|", "#")):
         return False

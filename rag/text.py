@@ -226,6 +226,8 @@ _BOUNDARY = re.compile(
     r"[.!?][\"”’)\]]*(?=\s+[\"“‘(\[]?[A-Z0-9§])|\n\s*\n|"
     r"\n(?=\s*(?:\(\w{1,4}\)|[-•*|]|\d{1,2}\.)\s)|;\s*\n|:\s*\n|\n(?=\|)"
 )
+# A wiki footnote at the end of a sentence ("... in Montreal.[1]"): not one of our citations.
+FOOTNOTE = re.compile(r"(?:\[(?:\d{1,3}|[a-z])\])+\s*$")
 # A blank line between a clause that has not ended (a comma or a word) and its lower-case or
 # numeric continuation.
 _RUNS_ON = re.compile(r"[a-z,]\s*\n\s*\n\s*[a-z0-9]")
@@ -256,6 +258,7 @@ def sentences(text: str) -> list[Sentence]:
         start = end
         del candidate
     _add(out, text, start, len(text))
+    out = _join_dangling(out, text)
     # Hard-wrapped lines (PDF text) inside a sentence are fine; very long "sentences" (legal
     # lists without full stops) are cut at line breaks.
     result: list[Sentence] = []
@@ -268,6 +271,37 @@ def sentences(text: str) -> list[Sentence]:
         else:
             result.append(s)
     return result
+
+
+# A clause cut off before its list ("not to exceed the greater of" / "(1) $250,000; or" /
+# "(2) twice the amount ...").
+_DANGLING = re.compile(
+    r"\b(of|or|and|the|a|an|to|for|by|than|in|with|from|that|which|be|shall|may|under|on|"
+    r"at|as|whether|if|unless|including|between|except)\s*$"
+)
+_ITEM = re.compile(r"\(?\w{1,4}\)\s")
+
+
+def _join_dangling(out: list[Sentence], text: str, limit: int = 600) -> list[Sentence]:
+    """A sentence that stops mid-clause takes in the enumerated items that complete it.
+
+    >>> t = "A fine of not more than the greater of\\n\\n(1) $250,000; or\\n\\n(2) twice that.\\n\\n(b) Next"
+    >>> [s.text.replace("\\n\\n", " ") for s in sentences(t)]
+    ['A fine of not more than the greater of (1) $250,000; or (2) twice that.', '(b) Next']
+    """
+    joined: list[Sentence] = []
+    for s in out:
+        prev = joined[-1] if joined else None
+        if (
+            prev is not None
+            and _DANGLING.search(prev.text)
+            and _ITEM.match(s.text)
+            and s.end - prev.start <= limit
+        ):
+            joined[-1] = Sentence(text[prev.start : s.end], prev.start, s.end)
+        else:
+            joined.append(s)
+    return joined
 
 
 def _add(out: list[Sentence], text: str, start: int, end: int) -> None:

@@ -165,6 +165,31 @@ def test_sentences_split_list_items_and_paragraphs():
     ]
 
 
+def test_a_clause_cut_off_before_its_list_takes_in_the_items_that_complete_it():
+    text = (
+        "(b) Civil penalty\n\nA civil penalty may be imposed in an amount not to exceed the "
+        "greater of\n\n(1) $250,000; or\n\n(2) twice the amount of the transaction.\n\n"
+        "(c) Criminal penalty\n\n(1) A person who willfully commits an unlawful act shall be fined."
+    )
+    got = _texts(text)
+    assert got[1].startswith("A civil penalty") and got[1].endswith("the transaction.")
+    assert "(1) $250,000; or" in got[1]
+    # A heading is not a cut-off clause: its list stays apart from it.
+    assert got[2:] == [
+        "(c) Criminal penalty",
+        "(1) A person who willfully commits an unlawful act shall be fined.",
+    ]
+    assert all(text[s.start : s.end] == s.text for s in sentences(text))
+
+
+def test_a_pdf_paragraph_break_inside_a_clause_is_not_a_sentence_end():
+    text = "for a year beginning in 2002 and thereafter,\n\n62.5 percent of the cost.\n\nNext one."
+    assert _texts(text) == [
+        "for a year beginning in 2002 and thereafter,\n\n62.5 percent of the cost.",
+        "Next one.",
+    ]
+
+
 def test_sentences_keep_hard_wrapped_lines_but_cut_very_long_run_ons():
     wrapped = "A sentence that a PDF\nwrapped over\nthree lines. Then another."
     assert _texts(wrapped) == ["A sentence that a PDF\nwrapped over\nthree lines.", "Then another."]
