@@ -144,6 +144,7 @@ class RagPipeline:
             s.max_per_source,
             s.answer_passages,
             s.weak_lexical,
+            s.heading_weight,
         )
         if s.follow_passages:
             self._add_continuations(state, s.follow_passages)

@@ -271,11 +271,14 @@ def rerank(
     max_per_source: int,
     embed_top: int = 4,
     weak_lexical: float = 0.35,
+    heading_weight: float = 0.25,
 ) -> tuple[list[Passage], list[ScoredSentence]]:
     """Re-score candidates (fused rank, passage cosine, best sentence's term overlap), pick
     ``top_k`` by MMR, then score the sentences of the first ``embed_top`` with the encoder.
     When no candidate's best sentence holds ``weak_lexical`` of the question's (IDF-weighted)
-    terms, the passage cosine carries most of the weight.
+    terms, the passage cosine carries most of the weight. The passage's heading path (below
+    the document title) adds ``heading_weight`` times its own share of those terms to the
+    overlap.
 
     Embedding sentences is the expensive step, so it is done only where answers come from.
     Returns the passages and their scored sentences (``passage`` indexes the returned list).
@@ -284,7 +287,11 @@ def rerank(
         return [], []
     weights = term_weights(question, bm25)
     cos = [float(p.embedding @ q_emb) if p.embedding is not None else 0.0 for p in candidates]
-    lex = [lexical_sentence_score(weights, p.text) for p in candidates]
+    lex = [
+        lexical_sentence_score(weights, p.text)
+        + heading_weight * term_share(weights, _section_terms(p))
+        for p in candidates
+    ]
     top_cos = max(max(cos), 1e-6)
     top_lex = max(max(lex), 1e-6)
     # No passage has a sentence with much of the question's wording: the question

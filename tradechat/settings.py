@@ -86,6 +86,14 @@ class Settings(BaseSettings):
         "question's rarity-weighted terms, the question is taken as a paraphrase and "
         "embedding similarity outweighs word overlap (0 turns this off).",
     )
+    heading_weight: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Re-ranking: weight of the heading path's share of the question's "
+        "terms, added to the best sentence's (a clause of a section on a board's membership "
+        "need not repeat the board's name). 0 ignores headings.",
+    )
     mmr_lambda: float = Field(
         0.75, ge=0, le=1, description="Relevance vs. diversity trade-off (1 = no diversity)."
     )

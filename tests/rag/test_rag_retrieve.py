@@ -326,6 +326,31 @@ def test_rerank_keeps_word_overlap_when_the_question_uses_the_documents_words():
     assert [p.id for p in chosen] == ["source", "echo"]  # forced: meaning only
 
 
+def test_rerank_counts_a_section_heading_that_names_what_is_asked():
+    from rag.rerank import SentenceBank, rerank
+
+    def cand(pid, heading, text):
+        p = passage(pid, 1.0, [1.0, 0.0, 0.0], source=f"{pid}.md")
+        p.text = text
+        p.meta = p.meta.model_copy(update={"heading_path": f"Labor law > {heading}"})
+        return p
+
+    def ranked(weight):
+        cands = [
+            cand("setup", "Establishment", "There is hereby established a board."),
+            cand("members", "Board membership; term", "The board shall be composed of 12."),
+        ]
+        q = np.asarray([1.0, 0.0, 0.0], dtype=np.float32)
+        question = "How many people sit on the labor expert board membership?"
+        chosen, _ = rerank(
+            question, cands, SentenceBank(None), q, None, 2, 1.0, 5, 0, heading_weight=weight
+        )
+        return [p.id for p in chosen]
+
+    assert ranked(0.0) == ["setup", "members"]  # a tie on the body text: pool order stays
+    assert ranked(0.25) == ["members", "setup"]
+
+
 def test_next_in_section_reads_on_only_within_a_section():
     def chunk(cid, index, section):
         c = make_chunk(cid, f"text {cid}", source="law.txt", section_id=section)
