@@ -184,16 +184,21 @@ def question_aspects(question: str) -> list[str]:
 
 
 def _with_causes(
-    chosen: list[ScoredSentence], scored: list[ScoredSentence]
+    chosen: list[ScoredSentence], scored: list[ScoredSentence], max_causes: int = 2
 ) -> list[ScoredSentence]:
-    """Take along the sentence that follows a chosen one when it states a cause."""
+    """Take along the sentence that follows a chosen one when it states a cause; a cause
+    taken along may bring its own ("... a low point." -> "Trudeau angered Mexico by imposing
+    visas." -> "The measure was meant to limit asylum claims.")."""
     extra: list[ScoredSentence] = []
-    for c in chosen:
+    queue = list(chosen)
+    while queue and len(extra) < max_causes:
+        c = queue.pop(0)
         for nxt in _following(c, scored, 2):
             if _CAUSAL.search(nxt.sentence.text) and nxt not in chosen and nxt not in extra:
                 extra.append(nxt)
+                queue.insert(0, nxt)
                 break
-    return chosen + extra[:2]
+    return chosen + extra[:max_causes]
 
 
 _INTRODUCER = re.compile(r"(:|—|\bshall be\.?|\bfollowing\.?|\bincludes?\.?|\bmeans\.?)\s*$", re.I)

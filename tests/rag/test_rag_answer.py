@@ -57,6 +57,22 @@ def test_a_sentence_that_continues_a_chosen_one_comes_along():
     assert "Trade between them" not in text
 
 
+def test_a_cause_taken_along_brings_its_own_cause():
+    sents = [
+        scored(0, "Mr. Carney will arrive at a low point in relations.", 0, 0.8),
+        scored(0, "The last government angered Mexico by imposing visas in 2024.", 60, 0.3),
+        scored(0, "The measure was meant to limit asylum claims in Canada.", 130, 0.2),
+        scored(0, "Separate global tariffs apply to steel.", 190, 0.1),
+    ]
+    why = "Why are Canada-Mexico relations at a low point?"
+    text = extractive_answer(why, [], sents, None, min_sentences=1).text
+    assert "angered Mexico" in text and "asylum claims" in text  # the cause, and its cause
+    assert "steel" not in text
+    # Not for a question that asks no "why".
+    what = extractive_answer("What is the state of relations?", [], sents, None, min_sentences=1)
+    assert "asylum claims" not in what.text
+
+
 def test_filler_sentences_must_be_on_topic():
     sents = [
         scored(0, "Article 34.7 schedules a joint review in July 2026.", 0, 0.50, cosine=0.6),
