@@ -111,7 +111,10 @@ def extractive_answer(
     parts = [with_marker(c.sentence.text, c.passage + 1) for c in chosen]
     evidence = 0.6 * top.cosine + 0.4 * top.lexical
     wanted = expected_pattern(asked or question)
-    has_kind = wanted is None or any(wanted.search(c.sentence.text) for c in chosen)
+    own = {m.group(0).lower() for m in wanted.finditer(asked or question)} if wanted else set()
+    has_kind = wanted is None or any(
+        m.group(0).lower() not in own for c in chosen for m in wanted.finditer(c.sentence.text)
+    )
     return Draft(" ".join(parts), evidence, coverage, chosen, has_kind)
 
 

@@ -73,6 +73,22 @@ def test_a_cause_taken_along_brings_its_own_cause():
     assert "asylum claims" not in what.text
 
 
+def test_the_asked_for_kind_must_be_more_than_the_question_states():
+    sents = [
+        scored(0, "Canada imposed visas on visitors from Mexico in early 2024.", 0, 0.8),
+        scored(0, "The measure was meant to limit asylum claims.", 70, 0.5),
+    ]
+    # "When ... in 2024?": the only date in the evidence is the year the question gives.
+    when = extractive_answer("When in 2024 did Canada impose visas on Mexicans?", [], sents, None)
+    assert not when.has_asked_kind
+    dated = [*sents, scored(0, "The rule took effect on February 29, 2024.", 121, 0.7)]
+    assert extractive_answer(
+        "When in 2024 did Canada impose visas on Mexicans?", [], dated, None
+    ).has_asked_kind
+    # Without a year in the question, "2024" is an answer.
+    assert extractive_answer("When did Canada impose visas?", [], sents, None).has_asked_kind
+
+
 def test_filler_sentences_must_be_on_topic():
     sents = [
         scored(0, "Article 34.7 schedules a joint review in July 2026.", 0, 0.50, cosine=0.6),
