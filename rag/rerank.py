@@ -49,7 +49,14 @@ _NAME = re.compile(
     r"\b[A-Z][a-z]+\s+[A-Z][a-z]+\b|\b(President|Minister|Secretary|Representative|"
     r"Commission|Council|Committee|Board|Attorney|Department|Commissioner|Party)\b"
 )
+# What answers "on what date": a day of a month ("January 1, 1994", "30 January 1944",
+# "March 4", "2020-07-01"), not a year or a "before".
+_DAY_DATE = re.compile(
+    rf"\b{_MONTH_NAME}\.?\s*\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}\s+{_MONTH_NAME}\b|"
+    r"\b\d{4}-\d{2}-\d{2}\b|\b(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\b",
+)
 _ASKS = [
+    (re.compile(r"\b(what|which)\s+(exact\s+|precise\s+)?(date|day)\b", re.I), _DAY_DATE),
     (
         re.compile(
             r"^\s*(when|by when)\b|\b(what|which) (date|year|day|month)\b|\bsince when\b", re.I
@@ -89,6 +96,8 @@ def expected_pattern(question: str) -> re.Pattern[str] | None:
     True
     >>> expected_pattern("Explain Article 2205.") is None
     True
+    >>> bool(expected_pattern("On what date did it start?").search("in early 2024"))
+    False
     """
     for asks, pattern in _ASKS:
         if asks.search(question):
