@@ -55,8 +55,20 @@ _DAY_DATE = re.compile(
     rf"\b{_MONTH_NAME}\.?\s*\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}\s+{_MONTH_NAME}\b|"
     r"\b\d{4}-\d{2}-\d{2}\b|\b(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\b",
 )
+# What answers "what percentage / share / rate": a percentage or a fraction.
+_PERCENT = re.compile(
+    r"(\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
+    r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred))\s*(%|percent\b|per\s+cent\b)|"
+    r"\b(half|one[- ]third|two[- ]thirds|one[- ]quarter|"
+    r"three[- ]quarters|one[- ]fifth)\b",
+    re.I,
+)
 _ASKS = [
     (re.compile(r"\b(what|which)\s+(exact\s+|precise\s+)?(date|day)\b", re.I), _DAY_DATE),
+    (
+        re.compile(r"\bwhat\s+(\w+\s+)?(percentage|share|proportion|rate|per\s*cent)\b", re.I),
+        _PERCENT,
+    ),
     (
         re.compile(
             r"^\s*(when|by when)\b|\b(what|which) (date|year|day|month)\b|\bsince when\b", re.I
@@ -98,6 +110,8 @@ def expected_pattern(question: str) -> re.Pattern[str] | None:
     True
     >>> bool(expected_pattern("On what date did it start?").search("in early 2024"))
     False
+    >>> bool(expected_pattern("What tariff rate applies?").search("seven percent"))
+    True
     """
     for asks, pattern in _ASKS:
         if asks.search(question):
