@@ -60,6 +60,7 @@ def extractive_answer(
     min_ratio: float = 0.5,
     fill_cosine: float = 0.35,
     max_extra: int = 2,
+    kind_ratio: float = 0.8,
 ) -> Draft:
     """Pick and order the sentences that best answer ``question``; mark each with [n]
     where n is 1 + the index of its passage. ``asked`` is the user's own wording (before a
@@ -72,7 +73,11 @@ def extractive_answer(
     are the parts of a question that asks two things ("How many members, and how is the
     chair picked?"), each with its embedding: each part's best sentence is taken too. With
     those, continuations, causes and list items, an answer has at most ``max_sentences +
-    max_extra`` sentences."""
+    max_extra`` sentences.
+
+    ``has_asked_kind`` says whether a sentence scoring at least ``kind_ratio`` of the best
+    holds the kind of content asked for (a date, a number, a name), beyond what the question
+    itself states."""
     coverage = key_term_coverage(question, passages, bm25)
     if not scored:
         return Draft("", 0.0, coverage, [])
@@ -112,8 +117,10 @@ def extractive_answer(
     evidence = 0.6 * top.cosine + 0.4 * top.lexical
     wanted = expected_pattern(asked or question)
     own = {m.group(0).lower() for m in wanted.finditer(asked or question)} if wanted else set()
+    # ... in a sentence that answers about as well as the best one, not far down the list.
+    near_top = [c for c in ranked if c.score >= best * kind_ratio]
     has_kind = wanted is None or any(
-        m.group(0).lower() not in own for c in chosen for m in wanted.finditer(c.sentence.text)
+        m.group(0).lower() not in own for c in near_top for m in wanted.finditer(c.sentence.text)
     )
     return Draft(" ".join(parts), evidence, coverage, chosen, has_kind)
 

@@ -210,6 +210,7 @@ class RagPipeline:
                 s.answer_sentences,
                 asked=state.question,
                 aspects=aspects,
+                kind_ratio=s.refusal_kind_ratio,
             )
             missing = unsupported_constraints(state.standalone, passages, bm25)
             refused = (

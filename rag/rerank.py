@@ -63,8 +63,15 @@ _PERCENT = re.compile(
     r"three[- ]quarters|one[- ]fifth)\b",
     re.I,
 )
+# What answers "how often": a number or a frequency ("annually", "once a year").
+_FREQUENCY = re.compile(
+    rf"{_NUMBER.pattern}|\b(annual(ly)?|yearly|quarterly|monthly|weekly|daily|once|twice|"
+    r"each|every|per)\b",
+    re.I,
+)
 _ASKS = [
     (re.compile(r"\b(what|which)\s+(exact\s+|precise\s+)?(date|day)\b", re.I), _DAY_DATE),
+    (re.compile(r"\bhow\s+often\b", re.I), _FREQUENCY),
     (
         re.compile(r"\bwhat\s+(\w+\s+)?(percentage|share|proportion|rate|per\s*cent)\b", re.I),
         _PERCENT,
@@ -111,6 +118,8 @@ def expected_pattern(question: str) -> re.Pattern[str] | None:
     >>> bool(expected_pattern("On what date did it start?").search("in early 2024"))
     False
     >>> bool(expected_pattern("What tariff rate applies?").search("seven percent"))
+    True
+    >>> bool(expected_pattern("How often does it meet?").search("It meets annually."))
     True
     """
     for asks, pattern in _ASKS:

@@ -135,6 +135,14 @@ class Settings(BaseSettings):
         description="Minimum share (IDF-weighted) of the question's terms that the retrieved "
         "passages must contain; below it the answer is refused.",
     )
+    refusal_kind_ratio: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="A question that asks for a date, number or name is refused unless a "
+        "sentence scoring at least this share of the best one holds one (beyond what the "
+        "question states). 0 accepts any retrieved sentence.",
+    )
     llm_base_url: str | None = Field(
         None, description="OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)."
     )

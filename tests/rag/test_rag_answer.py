@@ -89,6 +89,17 @@ def test_the_asked_for_kind_must_be_more_than_the_question_states():
     assert extractive_answer("When did Canada impose visas?", [], sents, None).has_asked_kind
 
 
+def test_the_asked_for_kind_must_be_in_a_sentence_near_the_best():
+    sents = [
+        scored(0, "Canada imposed visas on visitors from Mexico to limit asylum claims.", 0, 0.8),
+        scored(1, "Canada's exports to Mexico were worth $9 billion.", 0, 0.5),
+    ]
+    question = "How many Mexicans claimed asylum in Canada?"
+    # The only number is in a sentence well below the best: it answers something else.
+    assert not extractive_answer(question, [], sents, None).has_asked_kind
+    assert extractive_answer(question, [], sents, None, kind_ratio=0.5).has_asked_kind
+
+
 def test_filler_sentences_must_be_on_topic():
     sents = [
         scored(0, "Article 34.7 schedules a joint review in July 2026.", 0, 0.50, cosine=0.6),
