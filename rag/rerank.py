@@ -73,7 +73,10 @@ _ASKS = [
     (re.compile(r"\b(what|which)\s+(exact\s+|precise\s+)?(date|day)\b", re.I), _DAY_DATE),
     (re.compile(r"\bhow\s+often\b", re.I), _FREQUENCY),
     (
-        re.compile(r"\bwhat\s+(\w+\s+)?(percentage|share|proportion|rate|per\s*cent)\b", re.I),
+        re.compile(
+            r"\bwhat\s+([\w-]+\s+){0,3}(percentages?|shares?|proportions?|rates?|per\s*cent)\b",
+            re.I,
+        ),
         _PERCENT,
     ),
     (
@@ -84,8 +87,8 @@ _ASKS = [
     ),
     (
         re.compile(
-            r"\bhow (many|much|long|often|soon|big|large|far)\b|\bwhat (percentage|share|"
-            r"proportion|rate|amount|threshold|deadline|period|percent)\b|\b(minimum|"
+            r"\bhow (many|much|long|often|soon|big|large|far)\b|\bwhat\s+((is|are|was|were)\s+"
+            r"the\s+)?([\w-]+\s+)?(amounts?|thresholds?|deadlines?|periods?)\b|\b(minimum|"
             r"maximum|largest|biggest|highest|lowest)\b",
             re.I,
         ),
@@ -93,7 +96,7 @@ _ASKS = [
     ),
     (
         re.compile(
-            r"^\s*(who|whom|whose)\b|\bwhich (countr\w+|person|leaders?|officials?|"
+            r"^\s*(who|whom|whose)\b|\bwhich\s+(\w+\s+)?(countr\w+|person|leaders?|officials?|"
             r"agency|body|minister|committee|official)\b",
             re.I,
         ),
@@ -120,6 +123,10 @@ def expected_pattern(question: str) -> re.Pattern[str] | None:
     >>> bool(expected_pattern("What tariff rate applies?").search("seven percent"))
     True
     >>> bool(expected_pattern("How often does it meet?").search("It meets annually."))
+    True
+    >>> expected_pattern("What tariff rates followed from the order?") is _PERCENT
+    True
+    >>> expected_pattern("What is the dollar threshold for coverage?") is _NUMBER
     True
     """
     for asks, pattern in _ASKS:
