@@ -69,8 +69,22 @@ _FREQUENCY = re.compile(
     r"each|every|per)\b",
     re.I,
 )
+# What answers "how many dollars / how much money": an amount of money.
+_MONEY = re.compile(
+    r"([$€£]|\b(US|C|CA|Can)\$)\s*\d|\d[\d,.]*\s*(billion|million|trillion|thousand)?\s*"
+    r"(dollars?|pesos?|euros?)\b|\d[\d,.]*\s*(billion|million|trillion)\b",
+    re.I,
+)
 _ASKS = [
     (re.compile(r"\b(what|which)\s+(exact\s+|precise\s+)?(date|day)\b", re.I), _DAY_DATE),
+    (
+        re.compile(
+            r"\b(dollars?|billions?|millions?|money|pesos?|euros?|wages?|salar\w+)\b|"
+            r"\bhow much\b.*\b(pay|paid|cost|compensation|worth)\b",
+            re.I,
+        ),
+        _MONEY,
+    ),
     (re.compile(r"\bhow\s+often\b", re.I), _FREQUENCY),
     (
         re.compile(
@@ -126,8 +140,10 @@ def expected_pattern(question: str) -> re.Pattern[str] | None:
     True
     >>> expected_pattern("What tariff rates followed from the order?") is _PERCENT
     True
-    >>> expected_pattern("What is the dollar threshold for coverage?") is _NUMBER
+    >>> expected_pattern("What is the dollar threshold for coverage?") is _MONEY
     True
+    >>> [bool(_MONEY.search(t)) for t in ("C$30 billion", "$250,000", "25 percent on billion")]
+    [True, True, False]
     """
     for asks, pattern in _ASKS:
         if asks.search(question):

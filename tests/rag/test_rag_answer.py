@@ -100,6 +100,19 @@ def test_the_asked_for_kind_must_be_in_a_sentence_near_the_best():
     assert extractive_answer(question, [], sents, None, kind_ratio=0.5).has_asked_kind
 
 
+def test_a_question_about_money_wants_an_amount_not_just_a_number():
+    sents = [
+        scored(
+            0, "Canada said it would retaliate with 25 percent tariffs on American goods.", 0, 0.8
+        ),
+        scored(0, "The list was to grow after three weeks.", 70, 0.7),
+    ]
+    question = "How many billions of dollars' worth of American goods did Canada target?"
+    assert not extractive_answer(question, [], sents, None).has_asked_kind
+    priced = [scored(1, "The first list covered C$30 billion of goods.", 0, 0.75), *sents]
+    assert extractive_answer(question, [], priced, None).has_asked_kind
+
+
 def test_filler_sentences_must_be_on_topic():
     sents = [
         scored(0, "Article 34.7 schedules a joint review in July 2026.", 0, 0.50, cosine=0.6),
