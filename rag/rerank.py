@@ -40,11 +40,11 @@ _DATE = re.compile(
     r"each (year|month|week)|before|after|within|until|upon|no later than|not later than)\b",
     re.I,
 )
-_NUMBER = re.compile(
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
-    r"thirty|forty|fifty|sixty|ninety|hundred|percent|half|third|quarter)\b",
-    re.I,
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
+    "forty|fifty|sixty|seventy|eighty|ninety|hundred"
 )
+_NUMBER = re.compile(rf"\d|\b({_NUMBER_WORDS}|percent|half|third|quarter)\b", re.I)
 _NAME = re.compile(
     r"\b[A-Z][a-z]+\s+[A-Z][a-z]+\b|\b(President|Minister|Secretary|Representative|"
     r"Commission|Council|Committee|Board|Attorney|Department|Commissioner|Party)\b"
@@ -57,10 +57,8 @@ _DAY_DATE = re.compile(
 )
 # What answers "what percentage / share / rate": a percentage or a fraction.
 _PERCENT = re.compile(
-    r"(\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|"
-    r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred))\s*(%|percent\b|per\s+cent\b)|"
-    r"\b(half|one[- ]third|two[- ]thirds|one[- ]quarter|"
-    r"three[- ]quarters|one[- ]fifth)\b",
+    rf"(\d|\b({_NUMBER_WORDS}))\s*(%|percent\b|per\s+cent\b)|"
+    r"\b(half|one[- ]third|two[- ]thirds|one[- ]quarter|three[- ]quarters|one[- ]fifth)\b",
     re.I,
 )
 # What answers "how often": a number or a frequency ("annually", "once a year").
