@@ -15,6 +15,7 @@ import numpy as np
 
 from rag.rerank import (
     _CAUSAL,
+    _OUTCOME,
     ScoredSentence,
     expected_pattern,
     is_why,
@@ -117,6 +118,8 @@ def extractive_answer(
     evidence = 0.6 * top.cosine + 0.4 * top.lexical
     wanted = expected_pattern(asked or question)
     own = {m.group(0).lower() for m in wanted.finditer(asked or question)} if wanted else set()
+    if wanted is _OUTCOME:  # "what did they agree?" is answered by "the Parties agree"
+        own = set()
     # ... in a sentence that answers about as well as the best one, not far down the list.
     near_top = [c for c in ranked if c.score >= best * kind_ratio]
     has_kind = wanted is None or any(

@@ -73,7 +73,22 @@ _MONEY = re.compile(
     r"(dollars?|pesos?|euros?)\b|\d[\d,.]*\s*(billion|million|trillion)\b",
     re.I,
 )
+# What answers "what did they agree / sign / decide / rule": an outcome stated as done or
+# in force ("signed", "the Parties agree"), not one previewed ("are expected to sign").
+_OUTCOME = re.compile(
+    r"(?<!\bto )(?<!\bwill )(?<!\bwould )(?<!\bmay )(?<!\bcould )(?<!\bmight )"
+    r"\b(agree[sd]?|sign(s|ed)?|decide[sd]?|ruled|conclude[sd]?|announce[sd]?|reach(es|ed)?|"
+    r"settle[sd]?|approved|adopted)\b",
+    re.I,
+)
 _ASKS = [
+    (
+        re.compile(
+            r"\bwhat\b.*\bdid\b.*\b(agree|sign|decide|rule|conclude|announce|reach|settle)(ing)?\b",
+            re.I,
+        ),
+        _OUTCOME,
+    ),
     (re.compile(r"\b(what|which)\s+(exact\s+|precise\s+)?(date|day)\b", re.I), _DAY_DATE),
     (
         re.compile(
@@ -142,6 +157,10 @@ def expected_pattern(question: str) -> re.Pattern[str] | None:
     True
     >>> [bool(_MONEY.search(t)) for t in ("C$30 billion", "$250,000", "25 percent on billion")]
     [True, True, False]
+    >>> expected_pattern("What did the two leaders agree at the meeting?") is _OUTCOME
+    True
+    >>> [bool(_OUTCOME.search(t)) for t in ("They are expected to sign a pact.", "It was signed.")]
+    [False, True]
     """
     for asks, pattern in _ASKS:
         if asks.search(question):

@@ -129,7 +129,7 @@ def test_follow_up_uses_the_conversation(ui_server, page, tmp_path):
     page.goto(ui_server.url + "/")
     ask(page, EXAMPLE)
     last_answer(page)
-    ask(page, "What did the two leaders agree when they met in September 2025?")
+    ask(page, "What did the two leaders focus on when they met in September 2025?")
     page.wait_for_function("document.querySelectorAll('#tc-chat .message.bot').length == 2")
     answer = last_answer(page)
     assert answer.locator("a.tc-cite").count() >= 1

@@ -113,6 +113,19 @@ def test_a_question_about_money_wants_an_amount_not_just_a_number():
     assert extractive_answer(question, [], priced, None).has_asked_kind
 
 
+def test_an_outcome_question_needs_an_outcome_not_a_preview():
+    preview = [
+        scored(0, "The two leaders are expected to sign agreements on trade and security.", 0, 0.8),
+        scored(0, "Mr. Carney will arrive at a low point in relations.", 80, 0.7),
+    ]
+    question = "What did the two leaders agree at their meeting?"
+    assert not extractive_answer(question, [], preview, None).has_asked_kind
+    treaty = [scored(1, "The Parties agree that a Party may withdraw on notice.", 0, 0.8)]
+    assert extractive_answer(
+        "What did the Parties agree about withdrawal?", [], treaty, None
+    ).has_asked_kind
+
+
 def test_filler_sentences_must_be_on_topic():
     sents = [
         scored(0, "Article 34.7 schedules a joint review in July 2026.", 0, 0.50, cosine=0.6),
