@@ -77,8 +77,9 @@ def extractive_answer(
     max_extra`` sentences.
 
     ``has_asked_kind`` says whether a sentence scoring at least ``kind_ratio`` of the best
-    holds the kind of content asked for (a date, a number, a name), beyond what the question
-    itself states."""
+    holds the kind of content asked for (a date, a number, a percentage, an amount of money,
+    a name, an outcome: see ``rerank.expected_pattern``), beyond what the question itself
+    states."""
     coverage = key_term_coverage(question, passages, bm25)
     if not scored:
         return Draft("", 0.0, coverage, [])
