@@ -212,7 +212,7 @@ def _with_causes(
                 extra.append(nxt)
                 queue.insert(0, nxt)
                 break
-    return chosen + extra[:max_causes]
+    return chosen + extra  # the loop stops at max_causes
 
 
 _INTRODUCER = re.compile(r"(:|—|\bshall be\.?|\bfollowing\.?|\bincludes?\.?|\bmeans\.?)\s*$", re.I)

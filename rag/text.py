@@ -247,7 +247,6 @@ def sentences(text: str) -> list[Sentence]:
     start = 0
     for m in _BOUNDARY.finditer(text):
         end = m.end()
-        candidate = text[start:end]
         if m.group(0).startswith(".") and _ABBREV.search(text[max(0, start) : m.start() + 1]):
             continue
         if m.group(0).count("\n") > 1 and _RUNS_ON.search(
@@ -256,7 +255,6 @@ def sentences(text: str) -> list[Sentence]:
             continue  # a PDF paragraph break inside a clause ("2002 and thereafter,\n\n62.5 ...")
         _add(out, text, start, end)
         start = end
-        del candidate
     _add(out, text, start, len(text))
     out = _join_dangling(out, text)
     # Hard-wrapped lines (PDF text) inside a sentence are fine; very long "sentences" (legal
