@@ -252,6 +252,11 @@ _QUESTION_WORDS = frozenset(
     "what which who whom whose when where why how does do did is are was were can could "
     "should would will under in and so the a an if once according as after before for of "
     "to on at by with from suppose".split()
+    # Days and months are capitalized but name no one: "do Saturdays count?" is not about
+    # an entity the documents must know.
+    + "monday mondays tuesday tuesdays wednesday wednesdays thursday thursdays friday "
+    "fridays saturday saturdays sunday sundays january february march april june july "
+    "august september october november december".split()
 )
 _NUMBER = re.compile(r"(?<![\w.§])\d[\d,]*(?:\.\d+)?(?![\w])")
 _PREMISE = re.compile(

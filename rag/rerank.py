@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ingest.embed import Encoder
+from rag.glossary import related_terms
 from rag.retrieve import BM25Index, Passage, mmr
 from rag.text import FOOTNOTE, Sentence, sentences, terms
 
@@ -78,7 +79,7 @@ _MONEY = re.compile(
 _OUTCOME = re.compile(
     r"(?<!\bto )(?<!\bwill )(?<!\bwould )(?<!\bmay )(?<!\bcould )(?<!\bmight )"
     r"\b(agree[sd]?|sign(s|ed)?|decide[sd]?|ruled|conclude[sd]?|announce[sd]?|reach(es|ed)?|"
-    r"settle[sd]?|approved|adopted)\b",
+    r"settle[sd]?|approved|adopted)\b(?!\s*:)",  # not a field label ("Signed: 2018")
     re.I,
 )
 _ASKS = [
@@ -108,7 +109,11 @@ _ASKS = [
     ),
     (
         re.compile(
-            r"^\s*(when|by when)\b|\b(what|which) (date|year|day|month)\b|\bsince when\b", re.I
+            # Not "When a Party expropriates ..., how is ... worked out?": a condition.
+            r"^\s*(when|by when)\b(?![^?]*,\s*(what|which|who|how|why|where|does|do|is|are|"
+            r"can|must|may|should|will|would)\b)|\b(what|which) (date|year|day|month)\b|"
+            r"\bsince when\b",
+            re.I,
         ),
         _DATE,
     ),
@@ -161,6 +166,10 @@ def expected_pattern(question: str) -> re.Pattern[str] | None:
     True
     >>> [bool(_OUTCOME.search(t)) for t in ("They are expected to sign a pact.", "It was signed.")]
     [False, True]
+    >>> bool(_OUTCOME.search("Signed: 30 November 2018"))
+    False
+    >>> expected_pattern("When a Party expropriates, how is compensation set?") is _DATE
+    False
     """
     for asks, pattern in _ASKS:
         if asks.search(question):
@@ -312,19 +321,41 @@ def _section_terms(p: Passage) -> set[str]:
     return set(terms(" ".join(parts)))
 
 
-def term_weights(question: str, bm25: BM25Index | None) -> dict[str, float]:
+class TermWeights(dict[str, float]):
+    """The question's terms with their weights, and for a term inside a lay phrase the
+    documents' own terms for it (``glossary.related_terms``): any of those counts as the
+    term being present."""
+
+    def __init__(self, weights: dict[str, float], related: dict[str, frozenset[str]]):
+        super().__init__(weights)
+        self.related = related
+
+
+def term_weights(question: str, bm25: BM25Index | None) -> TermWeights:
     """The question's terms, each weighted by its rarity in the index (IDF)."""
-    return {t: (bm25.idf_of(t) if bm25 is not None else 1.0) for t in set(terms(question))}
+    weights = {t: (bm25.idf_of(t) if bm25 is not None else 1.0) for t in set(terms(question))}
+    return TermWeights(weights, related_terms(question))
 
 
 def term_share(q_weights: dict[str, float], present: set[str]) -> float:
-    """Rarity-weighted share of the question's terms that are in ``present``.
+    """Rarity-weighted share of the question's terms that are in ``present`` (directly, or
+    through a related term when ``q_weights`` is a ``TermWeights``).
 
     >>> term_share({"tariff": 3.0, "steel": 1.0}, {"steel", "duty"})
     0.25
+    >>> term_share(term_weights("walk away", None), {"withdraw"})
+    1.0
     """
     total = sum(q_weights.values()) or 1.0
-    return sum(w for t, w in q_weights.items() if t in present) / total
+    related = getattr(q_weights, "related", {})
+    return (
+        sum(
+            w
+            for t, w in q_weights.items()
+            if t in present or (t in related and not related[t].isdisjoint(present))
+        )
+        / total
+    )
 
 
 def lexical_sentence_score(q_weights: dict[str, float], text: str) -> float:

@@ -16,6 +16,7 @@ from scipy import sparse
 from ingest.embed import Encoder
 from ingest.models import ChunkMeta
 from ingest.store import IndexStore, StoredChunk
+from rag.glossary import expanded_query
 from rag.text import ident_regex, identifiers, subdivisions, terms
 from tradechat.settings import Settings
 
@@ -204,7 +205,7 @@ class Retriever:
                     else None,
                 )
         if mode in ("hybrid", "bm25"):
-            lex = bm25.top(query, s.bm25_k, allowed)
+            lex = bm25.top(expanded_query(query), s.bm25_k, allowed)
             ranked.append([bm25.ids[i] for i, _ in lex])
             top_lex = lex[0][1] if lex else 1.0
             for i, score in lex:

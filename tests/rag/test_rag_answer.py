@@ -160,3 +160,15 @@ def test_filler_sentences_come_from_the_best_sentences_document():
     text = extractive_answer("What does Article 34.7 provide?", passages, sents, None).text
     assert "16 years [2]" in text
     assert "Commissioner" not in text
+
+
+def test_days_of_the_week_are_not_names_the_documents_must_know():
+    from rag_support import make_chunk
+
+    from rag.answer import unsupported_constraints
+    from rag.retrieve import BM25Index
+
+    bm25 = BM25Index([make_chunk("a", "Time limits are counted in calendar days.")])
+    asked = "Do Saturdays and Sundays count toward a time limit?"
+    assert unsupported_constraints(asked, [], bm25) == []
+    assert unsupported_constraints("What did Mercosur set as its limit?", [], bm25) == ["Mercosur"]

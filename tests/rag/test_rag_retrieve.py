@@ -308,7 +308,7 @@ def _rerank_pool(query_vec):
 
 def test_rerank_trusts_meaning_when_no_passage_shares_the_questions_words():
     echo, source, q, rerank = _rerank_pool([1.0, 0.0, 0.0])
-    question = "How long must a trader hang on to proof of origin?"  # no word in common
+    question = "How long must a trader hang on to evidence of origin?"  # no word in common
     chosen, _ = rerank(question, [echo, source], None, q, None, 2, 1.0, 5, 0)
     assert [p.id for p in chosen] == ["source", "echo"]
     echo, source, q, rerank = _rerank_pool([1.0, 0.0, 0.0])  # rerank rewrites the scores
@@ -341,7 +341,7 @@ def test_rerank_counts_a_section_heading_that_names_what_is_asked():
             cand("members", "Board membership; term", "The board shall be composed of 12."),
         ]
         q = np.asarray([1.0, 0.0, 0.0], dtype=np.float32)
-        question = "How many people sit on the labor expert board membership?"
+        question = "How many people serve on the labor expert board membership?"
         chosen, _ = rerank(
             question, cands, SentenceBank(None), q, None, 2, 1.0, 5, 0, heading_weight=weight
         )

@@ -1,0 +1,164 @@
+"""Everyday words for what trade law says in its own terms.
+
+An analyst asks how much *warning* a country must give before it can *walk away* from a
+pact; the treaty says *notice* and *withdraw*. The embedding model connects such pairs
+poorly (cosine 0.25 for "walk away"/"withdraw" with all-MiniLM-L6-v2), and word overlap not
+at all. This glossary maps lay phrases to the terms legal and trade texts use, so that
+BM25 also looks for those terms and a sentence holding them counts as matching the
+question's words. It is general vocabulary of the field, not a list of questions: a phrase
+is here because treaties, statutes and trade reporting name the thing otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.text import terms
+
+# (lay phrase, as a regular expression on the question; the field's own words)
+_ENTRIES: tuple[tuple[str, str], ...] = (
+    (
+        r"walk(?:s|ed|ing)? away|pull(?:s|ed|ing)? out|back(?:s|ed|ing)? out|"
+        r"get(?:s|ting)? out|(?:want(?:s|ed)?|opt(?:s|ed)?) out|quit(?:s|ting)?|exit(?:s|ed|ing)?|leav(?:e|es|ing)|"
+        r"cancel(?:s|led|ling|ed|ing)?|scrap(?:s|ped|ping)?",
+        "withdraw withdrawal terminate termination",
+    ),
+    (r"warn(?:s|ed|ing|ings)?|heads-up|in advance|ahead of time", "notice notify notification"),
+    (
+        r"take(?:s|n)? over|took over|seiz(?:e|es|ed|ing|ure)|confiscat\w*|nationali[sz]\w*|"
+        r"grab(?:s|bed|bing)?",
+        "expropriate expropriation nationalization",
+    ),
+    (
+        r"paid|pay(?:s|ing|out|ment)?|reimburs\w*|make(?:s)? (?:up|good)|"
+        r"compensat\w*|damages",
+        "compensation payment",
+    ),
+    (
+        r"ceiling|caps?|capped|limit(?:s|ed)? (?:on )?(?:how many|the number)",
+        "numerical restriction quota limit",
+    ),
+    (
+        r"week-?ends?|saturdays?|sundays?|public holidays?|holidays?|working days?|"
+        r"business days?",
+        "calendar days",
+    ),
+    (r"fines?|fined|penalt\w*|punish\w*|sanction(?:s|ed)?", "penalty civil criminal"),
+    (
+        r"sue[sd]?|suing|lawsuits?|go(?:es)? to court|take\w* \w+ to court|legal action|"
+        r"litigat\w*",
+        "action proceeding cause court",
+    ),
+    (r"shippers?|sellers? abroad|foreign sellers?|vendors? abroad", "exporter export"),
+    (r"buyers?|brings? in|brought in|bringing in", "importer importation import"),
+    (
+        r"made in|count(?:s|ed)? as (?:local|north american|regional)|qualif\w*|"
+        r"where \w+ (?:goods|products|cars|items) come from",
+        "originating origin",
+    ),
+    (r"parts|components|inputs|ingredients", "materials"),
+    (r"share|portion|proportion|fraction", "percentage percent"),
+    (
+        r"referees?|umpires?|arbitrators?|judges|jury|juries|trade court",
+        "panel panelist tribunal arbitral",
+    ),
+    (
+        r"quarrels?|fights?|disagreements?|rows?|clash(?:es)?|spats?|conflicts?",
+        "dispute disputes",
+    ),
+    (
+        r"break(?:s|ing)? the rules|broke the rules|violat\w*|breach\w*|cheat\w*",
+        "violation contravention",
+    ),
+    (
+        r"business trips?|business travel\w*|sales calls?|visitors?|short (?:trips?|visits?)",
+        "business visitors temporary entry",
+    ),
+    (r"work permits?|visas?|enter the country|let in", "temporary entry authorization"),
+    (r"border agenc\w*|customs officers?|border officers?", "customs administration"),
+    (
+        r"import tax\w*|border tax\w*|tax\w* on imports|levies|levy|tolls?",
+        "tariff duty customs duties",
+    ),
+    (r"hit back|retaliat\w*|payback|tit[- ]for[- ]tat", "retaliatory countermeasure suspend"),
+    (
+        r"government (?:buying|purchas\w*|contracts?)|public contracts?|tenders?|bids?|"
+        r"bidding|bidders?",
+        "procurement tendering suppliers",
+    ),
+    (r"dumping|sold below (?:cost|value)|cheap imports", "antidumping dumping"),
+    (r"subsid\w*|state aid", "countervailing subsidy"),
+    (
+        r"surges?|floods?|flooding|spike in imports|sudden rise",
+        "emergency action safeguard serious injury",
+    ),
+    (r"inventions?|patents?", "patent"),
+    (
+        r"workers?'? rights|labou?r rights|unions?|wages?|working conditions",
+        "labor worker rights",
+    ),
+    (r"pollution|environment\w*|nature|wildlife", "environmental environment"),
+    (r"security|defen[cs]e|military|weapons", "national security essential security"),
+    (
+        r"treated (?:equally|the same|no worse)|equal treatment|discriminat\w*|"
+        r"no worse|same treatment|level playing field",
+        "national treatment most-favored-nation less favorable",
+    ),
+    (r"fair(?:ly)? treat\w*|fair treatment|decent treatment", "fair equitable minimum standard"),
+    (r"renew\w*|extend\w*|prolong\w*|keep going|stay in force", "extend extension term"),
+    (
+        r"heads?|chair(?:s|ed|ing|man|woman|person)?|lead(?:s|ing)?|in charge",
+        "chair chairperson",
+    ),
+    (r"sit on|seats?|made up of|consist\w*", "members composed"),
+    (r"paperwork|forms?|proof|documents?", "certificate certification documentation records"),
+    (r"keep (?:records|copies)|hold on to|retain\w*|stor(?:e|ing)", "records maintain keep"),
+    (
+        r"cars?|autos?|automobiles?|car ?makers?|automakers?",
+        "automotive vehicle vehicles passenger motor",
+    ),
+    (r"lorr(?:y|ies)|truckers?|trucking|haul\w*", "trucks motor carrier transportation"),
+    (r"farm\w*|agricultur\w*|food|crops?", "agricultural agriculture"),
+    (r"tax-free|duty-free|tariff-free|no tariffs?|free of (?:tax|duty|tariffs?)", "duty-free"),
+    (r"tiny|negligible|small amount|minor amount|trivial", "de minimis"),
+    (r"cancel\w*|scrap\w*|end(?:s|ed|ing)?|terminat\w*|abolish\w*", "terminate termination"),
+    (r"provinces?|states|local governments?", "state provincial subnational"),
+    (
+        r"investors?'? (?:claims?|complaints?|cases?)|investor-state",
+        "arbitration claim investor",
+    ),
+    (r"watchdog|oversee\w*|oversight|monitor\w*|police|enforc\w*", "monitoring enforcement"),
+    (r"appeal\w*|challeng\w*|overturn\w*", "review appeal judicial"),
+    (r"countr(?:y|ies)|nations?|member govern\w*|member states?|partners?", "party parties"),
+    (r"harm(?:s|ed|ing)?|hurt(?:s|ing)?|damag\w*", "injury injure"),
+    (r"powers?|authority|allowed to|able to", "authority authorize"),
+    (r"freez\w*|block(?:s|ed|ing)? (?:assets|property)", "blocking block property"),
+    (r"come into force|start(?:ed|s)? to apply|tak(?:e|es) effect|kick(?:s|ed)? in", "entry"),
+)
+
+_COMPILED = tuple(
+    (re.compile(rf"\b(?:{pattern})\b", re.I), words, frozenset(terms(words)))
+    for pattern, words in _ENTRIES
+)
+
+
+def related_terms(question: str) -> dict[str, frozenset[str]]:
+    """For each term of ``question`` inside a lay phrase the glossary knows, the terms the
+    documents use for the same thing (stemmed like ``terms``).
+
+    >>> sorted(related_terms("How could a country walk away from NAFTA?")["walk"])
+    ['terminat', 'termination', 'withdraw', 'withdrawal']
+    """
+    related: dict[str, set[str]] = {}
+    for pattern, _, targets in _COMPILED:
+        for m in pattern.finditer(question):
+            for t in terms(m.group(0)):
+                if t not in targets:
+                    related.setdefault(t, set()).update(targets)
+    return {t: frozenset(v) for t, v in related.items()}
+
+
+def expanded_query(question: str) -> str:
+    """``question`` followed by the document terms its lay phrases stand for (for BM25)."""
+    extra = [words for pattern, words, _ in _COMPILED if pattern.search(question)]
+    return " ".join([question, *extra])

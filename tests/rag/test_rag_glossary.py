@@ -1,0 +1,46 @@
+"""The glossary of lay phrases: a paraphrased question reaches the documents' own terms."""
+
+from __future__ import annotations
+
+from rag_support import make_chunk
+
+from rag.glossary import expanded_query, related_terms
+from rag.rerank import term_share, term_weights
+from rag.retrieve import BM25Index
+
+WITHDRAWAL = "A Party may withdraw from this Agreement six months after it provides written notice."
+OTHER = [
+    "The Commission shall meet at least once a year in regular session.",
+    "Each Party shall accord national treatment to investors of another Party.",
+    "Forecasters issued a storm warning for the coast.",
+]
+
+
+def test_lay_phrases_map_to_the_documents_terms():
+    related = related_terms("How much warning must a country give to walk away from the pact?")
+    assert {"withdraw", "withdrawal"} <= related["walk"]
+    assert {"notic", "notify"} & related["warn"]
+    # Every mapped term is one of the question's own terms (stemmed).
+    assert set(related) <= set(term_weights("warning country walk away", None))
+
+
+def test_a_question_in_the_documents_words_is_left_alone():
+    question = "What does Article 2205 say about withdrawal?"
+    assert related_terms(question) == {}
+    assert expanded_query(question) == question
+
+
+def test_bm25_finds_the_clause_a_paraphrase_describes():
+    chunks = [make_chunk(f"c{i}", t) for i, t in enumerate([*OTHER, WITHDRAWAL])]
+    bm25 = BM25Index(chunks)
+    question = "How much warning must a country give before it can walk away?"
+    plain = [chunks[i].text for i, _ in bm25.top(question, 4)]
+    expanded = [chunks[i].text for i, _ in bm25.top(expanded_query(question), 4)]
+    assert WITHDRAWAL not in plain[:1]  # the question's own words find the wrong chunk
+    assert expanded[0] == WITHDRAWAL
+
+
+def test_a_related_term_counts_as_the_questions_word():
+    weights = term_weights("How much warning before a country can walk away?", None)
+    assert term_share(weights, {"withdraw", "notic"}) > term_share(dict(weights), {"withdraw"})
+    assert term_share(dict(weights), {"withdraw", "notic"}) == 0.0
