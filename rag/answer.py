@@ -15,9 +15,10 @@ import numpy as np
 
 from rag.rerank import (
     _CAUSAL,
-    _OUTCOME,
     ScoredSentence,
+    asked_in,
     expected_pattern,
+    holds_kind,
     is_why,
     term_share,
     term_weights,
@@ -116,16 +117,14 @@ def extractive_answer(
     # Reading order: passages by rank, sentences by position within their passage.
     chosen.sort(key=lambda x: (x.passage, x.sentence.start))
     parts = [with_marker(c.sentence.text, c.passage + 1) for c in chosen]
-    evidence = 0.6 * top.cosine + 0.4 * top.lexical
+    # Refusal judges by ``judged`` scores (the kind bonus at its evidence weight).
+    judge = max(ranked, key=lambda c: c.judged)
+    evidence = 0.6 * judge.cosine + 0.4 * judge.lexical
     wanted = expected_pattern(asked or question)
-    own = {m.group(0).lower() for m in wanted.finditer(asked or question)} if wanted else set()
-    if wanted is _OUTCOME:  # "what did they agree?" is answered by "the Parties agree"
-        own = set()
+    own = asked_in(wanted, asked or question)
     # ... in a sentence that answers about as well as the best one, not far down the list.
-    near_top = [c for c in ranked if c.score >= best * kind_ratio]
-    has_kind = wanted is None or any(
-        m.group(0).lower() not in own for c in near_top for m in wanted.finditer(c.sentence.text)
-    )
+    near_top = [c for c in ranked if c.judged >= judge.judged * kind_ratio]
+    has_kind = wanted is None or any(holds_kind(wanted, own, c.sentence.text) for c in near_top)
     return Draft(" ".join(parts), evidence, coverage, chosen, has_kind)
 
 

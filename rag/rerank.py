@@ -177,6 +177,20 @@ def expected_pattern(question: str) -> re.Pattern[str] | None:
     return None
 
 
+def asked_in(wanted: re.Pattern[str] | None, question: str) -> set[str]:
+    """What the question itself states of the kind it asks for ("in 2024" of "On what date
+    in 2024 ...?"): a sentence repeating it does not answer. An outcome is exempt: "what
+    did they agree?" is answered by "the Parties agree"."""
+    if wanted is None or wanted is _OUTCOME:
+        return set()
+    return {m.group(0).lower() for m in wanted.finditer(question)}
+
+
+def holds_kind(wanted: re.Pattern[str] | None, own: set[str], text: str) -> bool:
+    """Whether ``text`` holds the kind of answer ``wanted`` beyond the question's ``own``."""
+    return wanted is not None and any(m.group(0).lower() not in own for m in wanted.finditer(text))
+
+
 @dataclass
 class ScoredSentence:
     passage: int  # index into the passage list it was scored with
@@ -185,6 +199,21 @@ class ScoredSentence:
     lexical: float
     score: float
     embedding: np.ndarray
+    holds_kind: bool = False  # the kind of answer asked for, beyond what the question states
+
+    @property
+    def judged(self) -> float:
+        """The score refusal judges by: holding the asked kind counts ``KIND_EVIDENCE``,
+        not the full ``KIND_BONUS`` that orders the answer (the kind check must not pass
+        on its own boost, nor a weaker sentence become the evidence by it)."""
+        return self.score - (KIND_BONUS - KIND_EVIDENCE) * self.holds_kind
+
+
+# A sentence holding the kind of answer asked for (a date for "when", a number for "how
+# many") beyond what the question states moves up the answer by KIND_BONUS; for refusal
+# it counts KIND_EVIDENCE (see ``ScoredSentence.judged``).
+KIND_BONUS = 0.10
+KIND_EVIDENCE = 0.05
 
 
 class SentenceBank:
@@ -279,6 +308,7 @@ def score_sentences(
     weights = term_weights(question, bm25)
     why = is_why(question)
     wanted = expected_pattern(question)
+    own = asked_in(wanted, question)
     out: list[ScoredSentence] = []
     for pi, (sents, embs) in enumerate(bank.get(passages)):
         if not sents:
@@ -292,9 +322,10 @@ def score_sentences(
             score = 0.6 * float(c) + 0.4 * lex + 0.15 * head_lex
             if why and _CAUSAL.search(s.text):
                 score += 0.08
-            if wanted is not None and wanted.search(s.text):
-                score += 0.05
-            out.append(ScoredSentence(pi, s, float(c), lex, score, e))
+            kind = holds_kind(wanted, own, s.text)
+            if kind:
+                score += KIND_BONUS
+            out.append(ScoredSentence(pi, s, float(c), lex, score, e, kind))
     return out
 
 

@@ -172,3 +172,24 @@ def test_days_of_the_week_are_not_names_the_documents_must_know():
     asked = "Do Saturdays and Sundays count toward a time limit?"
     assert unsupported_constraints(asked, [], bm25) == []
     assert unsupported_constraints("What did Mercosur set as its limit?", [], bm25) == ["Mercosur"]
+
+
+def test_the_asked_kind_orders_the_answer_but_refusal_judges_at_its_evidence_weight():
+    from rag.rerank import KIND_BONUS, KIND_EVIDENCE, asked_in, expected_pattern, holds_kind
+
+    question = "When did the two countries establish formal relations?"
+    wanted = expected_pattern(question)
+    own = asked_in(wanted, question)
+    dated = "Formal relations did not begin until 30 January 1944."
+    assert holds_kind(wanted, own, dated)
+    assert not holds_kind(wanted, asked_in(wanted, "What began in 1944?"), "It began in 1944.")
+
+    topic = scored(0, "Canada delayed establishing relations with Mexico.", 0, 0.48, cosine=0.6)
+    answer = scored(0, dated, 60, 0.40 + KIND_BONUS, cosine=0.5)
+    answer.holds_kind = True
+    assert abs(answer.judged - (0.40 + KIND_EVIDENCE)) < 1e-9
+    assert answer.judged < topic.judged
+    draft = extractive_answer(question, [], [topic, answer], None, max_sentences=1)
+    assert dated.rstrip(".") in draft.text  # the dated sentence leads the answer ...
+    # ... but the evidence for refusal is the better-matching sentence's (0.6 * 0.6 + 0.4 * 0.3)
+    assert abs(draft.evidence - 0.48) < 1e-6
