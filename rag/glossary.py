@@ -134,6 +134,48 @@ _ENTRIES: tuple[tuple[str, str], ...] = (
     (r"powers?|authority|allowed to|able to", "authority authorize"),
     (r"freez\w*|block(?:s|ed|ing)? (?:assets|property)", "blocking block property"),
     (r"come into force|start(?:ed|s)? to apply|tak(?:e|es) effect|kick(?:s|ed)? in", "entry"),
+    (
+        r"(?:set up|have|open|keep|maintain)\w* (?:an? )?(?:local )?(?:office|branch)|"
+        r"be based in|reside\w*|residen\w*",
+        "local presence representative office residency",
+    ),
+    (r"confidential business information|business secrets?|know-how", "trade secrets"),
+    (r"brand names?|logos?|brands?", "trademarks trademark"),
+    (r"music|songs?|recordings?|films?|movies?", "copyright sound recordings"),
+    (r"state-owned|government-owned|public compan\w*", "state enterprises monopolies"),
+    (
+        r"send (?:money|profits|earnings) (?:home|abroad|out)|move money|money transfers?|"
+        r"repatriat\w*|profits? home",
+        "transfers repatriation",
+    ),
+    (
+        r"buy local|local content|made locally|export quotas?|must export|"
+        r"(?:hire|use) local",
+        "performance requirements domestic content",
+    ),
+    (r"executives|managers?|bosses|directors", "senior management boards of directors"),
+    (
+        r"engineers?|lawyers?|architects?|accountants?|doctors?|professionals?",
+        "professional services licensing certification",
+    ),
+    (r"phones?|internet|telecom\w*|networks?", "telecommunications"),
+    (r"banks?|banking|insurance|insurers?", "financial services financial institutions"),
+    (r"antitrust|competition rules|cartels?", "competition law anticompetitive"),
+    (r"import bans?|bans? on imports|banned|prohibit\w*", "prohibition restrictions"),
+    (
+        r"safety rules|product standards|labell?ing|labels?",
+        "standards-related measures technical regulations labelling",
+    ),
+    (r"food safety|pests?|animal health|plant health", "sanitary phytosanitary"),
+    (r"oil|gas|electricity|energy", "energy basic petrochemicals"),
+    (r"refund\w*|give back|money back", "drawback refund"),
+    (r"samples?|temporar\w* imports?|brought in temporarily", "temporary admission"),
+    (r"ruling in advance|advance decision|binding opinion", "advance rulings"),
+    (r"shell compan\w*|letterbox compan\w*|refuse (?:the )?benefits", "denial of benefits"),
+    (r"injunctions?|interim relief|stop-gap", "interim measures provisional"),
+    (r"verdicts?|final decisions?|outcome of the case", "award final report determination"),
+    (r"specialists?|technical advisers?", "expert experts"),
+    (r"staff office|administrative office|support office", "secretariat"),
 )
 
 _COMPILED = tuple(
