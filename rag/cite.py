@@ -19,7 +19,7 @@ from rag.retrieve import Passage
 from rag.text import sentences, terms
 
 MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
-_MARKED_END = re.compile(r"(?<=\][.!?])\s+(?![a-z])")
+_MARKED_END = re.compile(r"(?<=\][.!?])\s+(?=[^a-z]|[a-z]{1,4}\)\s)")  # not "U.S. [1] raised"
 _AFTER_STOP = re.compile(r"([.!?]['\"”’)]*)((?:\s?\[\d{1,3}(?:\s*,\s*\d{1,3})*\])+)(?=\s|$)")
 
 
@@ -36,12 +36,15 @@ def split_marked(answer: str) -> list[tuple[str, list[int]]]:
     [('Tariffs rose.', [1]), ('Canada hit back.', [2, 3])]
     >>> split_marked("- 25% on most goods [1]. - 10% on energy [2].")
     [('- 25% on most goods.', [1]), ('- 10% on energy.', [2])]
+    >>> split_marked("The Parties shall cooperate [5]. a) monitoring imports [6].")
+    [('The Parties shall cooperate.', [5]), ('a) monitoring imports.', [6])]
     """
     # LLMs often put the marker after the full stop ("rose. [1] Canada"): the sentence
     # splitter would give it to the next sentence, so move it before the stop first.
     answer = _AFTER_STOP.sub(lambda m: f"{m.group(2)}{m.group(1)}", answer)
-    # A marker and a stop end a sentence even when the next one starts with a list dash or
-    # "**" (the splitter wants a capital or digit): "item one [1]. - item two [2]."
+    # A marker and a stop end a sentence even when the next one starts with a list dash,
+    # "**" or a lettered item (the splitter wants a capital or digit): "item one [1]. - item
+    # two [2].", "... cooperate [5]. a) monitoring ... [6]."
     pieces = _MARKED_END.split(answer)
     out = []
     for s in (s for piece in pieces for s in sentences(piece)):

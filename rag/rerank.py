@@ -260,6 +260,10 @@ class SentenceBank:
             self._data.clear()
 
 
+# A sentence that is all one quotation is a cited headline in a reference list.
+_QUOTED_TITLE = re.compile(r'^\s*["“][^"“”]+["”]\s*[.!?]?\s*$')
+
+
 def _usable(text: str) -> bool:
     """A sentence worth quoting: not a heading, a table rule or a fragment.
 
@@ -267,10 +271,12 @@ def _usable(text: str) -> bool:
     True
     >>> _usable("(b) Civil penalty"), _usable("(1) $250,000; or")
     (False, False)
+    >>> _usable('"New North American trade deal to come into effect in July".')
+    False
     """
     text = FOOTNOTE.sub("", text)  # "... in Montreal.[1]"
     words = len(text.split())
-    if words < 4 or text.lstrip().startswith(("|", "#")):
+    if words < 4 or text.lstrip().startswith(("|", "#")) or _QUOTED_TITLE.match(text):
         return False
     if _HEADING_LINE.match(text) and words < 14:
         return False
