@@ -63,6 +63,7 @@ def extractive_answer(
     fill_cosine: float = 0.35,
     max_extra: int = 2,
     kind_ratio: float = 0.8,
+    role_ratio: float = 0.6,
 ) -> Draft:
     """Pick and order the sentences that best answer ``question``; mark each with [n]
     where n is 1 + the index of its passage. ``asked`` is the user's own wording (before a
@@ -125,7 +126,49 @@ def extractive_answer(
     # ... in a sentence that answers about as well as the best one, not far down the list.
     near_top = [c for c in ranked if c.judged >= judge.judged * kind_ratio]
     has_kind = wanted is None or any(holds_kind(wanted, own, c.sentence.text) for c in near_top)
+    # "Who chairs the Board?": a name in a sentence that states that role, within a wider
+    # window (a role verb is rarer than a name).
+    role = role_verb(asked or question)
+    if has_kind and role is not None:
+        has_kind = any(
+            c.judged >= judge.judged * role_ratio
+            and holds_kind(wanted, own, c.sentence.text)
+            and any(t.startswith(role) for t in terms(c.sentence.text))
+            for c in ranked
+        )
     return Draft(" ".join(parts), evidence, coverage, chosen, has_kind)
+
+
+_WHO_VERB = re.compile(
+    r"^\s*(?:and\s+)?who\s+(?:(?:is|are|was|were|has been|have been|will be)\s+"
+    r"(?:appointed|named|chosen|selected|elected|designated)\s+(?:to|as)\s+(?:the\s+)?)?"
+    r"(?:[a-z]+-)?([a-z]+)\b",
+    re.I,
+)
+_AUXILIARY = frozenset(
+    "is are was were be been does do did can could will would should shall must may might "
+    "has have had else".split()
+)
+
+
+def role_verb(question: str) -> str | None:
+    """The role a "who" question asks about ("Who chairs the Board?" -> "chair"): the name
+    that answers it must stand in a sentence that states that role ("The Trade
+    Representative shall chair ..."), not in any sentence that names someone. None for
+    "who is/was/are ..." and questions that do not start with "who".
+
+    >>> role_verb("Who co-chairs the committee?"), role_verb("Who was the chair?")
+    ('chair', None)
+    >>> role_verb("Who was appointed to chair the Board?")
+    'chair'
+    >>> role_verb("Who is allowed to sue?") is None
+    True
+    """
+    m = _WHO_VERB.match(question)
+    if m is None or m.group(1).lower() in _AUXILIARY:
+        return None
+    stems = terms(m.group(1))
+    return stems[0] if stems and len(stems[0]) >= 4 else None
 
 
 def _following(c: ScoredSentence, scored: list[ScoredSentence], n: int) -> list[ScoredSentence]:

@@ -193,3 +193,17 @@ def test_the_asked_kind_orders_the_answer_but_refusal_judges_at_its_evidence_wei
     assert dated.rstrip(".") in draft.text  # the dated sentence leads the answer ...
     # ... but the evidence for refusal is the better-matching sentence's (0.6 * 0.6 + 0.4 * 0.3)
     assert abs(draft.evidence - 0.48) < 1e-6
+
+
+def test_who_holds_a_role_needs_a_name_in_a_sentence_stating_that_role():
+    question = "Who chairs the Labor Expert Board?"
+    named = scored(
+        0, "There is hereby established the Independent Mexico Labor Expert Board.", 0, 0.8
+    )
+    members = scored(0, "Four members are appointed by the Labor Advisory Committee.", 80, 0.7)
+    assert not extractive_answer(question, [], [named, members], None).has_asked_kind
+    chair = scored(0, "The Secretary of Labor shall chair the Board.", 160, 0.55)
+    assert extractive_answer(question, [], [named, members, chair], None).has_asked_kind
+    # Without a role verb ("who are ..."), any name near the best sentence will do.
+    who_are = "Who are the members of the Labor Expert Board?"
+    assert extractive_answer(who_are, [], [named, members], None).has_asked_kind
