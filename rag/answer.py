@@ -102,7 +102,7 @@ def extractive_answer(
             or _source(passages, cand) != _source(passages, top)  # from another document
         ):
             continue
-        if any(float(cand.embedding @ c.embedding) > 0.9 for c in chosen):
+        if any(_same_statement(cand, c) for c in chosen):
             continue  # near-duplicate of a chosen sentence
         chosen.append(cand)
     for part, emb in aspects or []:
@@ -169,6 +169,17 @@ def role_verb(question: str) -> str | None:
         return None
     stems = terms(m.group(1))
     return stems[0] if stems and len(stems[0]) >= 4 else None
+
+
+_FIGURE = re.compile(r"\d[\d,.]*")
+
+
+def _same_statement(a: ScoredSentence, b: ScoredSentence) -> bool:
+    """Near-duplicates: close in meaning and stating the same figures. A roster "of up to
+    30 individuals" and one "of up to 15" read alike to the encoder but are two answers."""
+    return float(a.embedding @ b.embedding) > 0.9 and set(
+        _FIGURE.findall(a.sentence.text)
+    ) == set(_FIGURE.findall(b.sentence.text))
 
 
 def _following(c: ScoredSentence, scored: list[ScoredSentence], n: int) -> list[ScoredSentence]:

@@ -207,3 +207,15 @@ def test_who_holds_a_role_needs_a_name_in_a_sentence_stating_that_role():
     # Without a role verb ("who are ..."), any name near the best sentence will do.
     who_are = "Who are the members of the Labor Expert Board?"
     assert extractive_answer(who_are, [], [named, members], None).has_asked_kind
+
+
+def test_sentences_alike_but_stating_different_figures_are_both_kept():
+    general = scored(0, "The Parties shall maintain a roster of up to 30 panelists.", 0, 0.8)
+    special = scored(1, "The Parties shall maintain a roster of up to 15 panelists.", 0, 0.79)
+    same = scored(2, "The Parties shall maintain a roster of up to 30 panelists.", 90, 0.78)
+    special.embedding = same.embedding = general.embedding  # the encoder reads them alike
+    text = extractive_answer(
+        "How many panelists can the roster hold?", [], [general, special, same], None
+    ).text
+    assert "up to 30" in text and "up to 15" in text
+    assert text.count("up to 30") == 1  # a true duplicate is still dropped
