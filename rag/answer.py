@@ -177,9 +177,9 @@ _FIGURE = re.compile(r"\d[\d,.]*")
 def _same_statement(a: ScoredSentence, b: ScoredSentence) -> bool:
     """Near-duplicates: close in meaning and stating the same figures. A roster "of up to
     30 individuals" and one "of up to 15" read alike to the encoder but are two answers."""
-    return float(a.embedding @ b.embedding) > 0.9 and set(
-        _FIGURE.findall(a.sentence.text)
-    ) == set(_FIGURE.findall(b.sentence.text))
+    return float(a.embedding @ b.embedding) > 0.9 and set(_FIGURE.findall(a.sentence.text)) == set(
+        _FIGURE.findall(b.sentence.text)
+    )
 
 
 def _following(c: ScoredSentence, scored: list[ScoredSentence], n: int) -> list[ScoredSentence]:

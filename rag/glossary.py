@@ -176,6 +176,23 @@ _ENTRIES: tuple[tuple[str, str], ...] = (
     (r"verdicts?|final decisions?|outcome of the case", "award final report determination"),
     (r"specialists?|technical advisers?", "expert experts"),
     (r"staff office|administrative office|support office", "secretariat"),
+    (r"drugs?|medicines?|medications?|pharma\w*", "pharmaceutical"),
+    (r"pesticides?|farm chemicals?|weed ?killers?", "agricultural chemical"),
+    (
+        r"cleared for sale|approv\w* (?:to|for) (?:sell|sale|market)|licen[cs]ed for sale|"
+        r"allowed on the market|put on the market",
+        "marketing approval",
+    ),
+    (
+        r"test results|safety (?:data|tests?|studies)|trial results|clinical (?:data|trials?)",
+        "data",
+    ),
+    (r"workshops?|fix(?:es|ed|ing)?|mend\w*|servic(?:e|ed|ing) abroad", "repair alteration"),
+    (
+        r"foreign (?:compan\w*|firms?|business\w*|owners?)|overseas (?:compan\w*|investors?)",
+        "investor of another Party",
+    ),
+    (r"broke|broken|break(?:s|ing)?", "breach violation"),
 )
 
 _COMPILED = tuple(
