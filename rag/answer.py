@@ -355,8 +355,10 @@ def unsupported_constraints(
             words = [w.strip(".’'") for w in ent.split()]
             words = [w for w in words if w and w.lower() not in _QUESTION_WORDS]
             known = [w for w in words if any(t in bm25.vocab for t in terms(w))]
-            # Only a name none of whose words the documents use: on a small corpus, a single
-            # unseen common word ("Department") says little.
-            if words and not known and any(terms(w) for w in words):
+            # A name none of whose words the documents use, or two of whose words they never
+            # use ("African Continental Free Trade Area"): on a small corpus, a single unseen
+            # common word ("Department") says little.
+            unknown = [w for w in words if w not in known and terms(w)]
+            if unknown and (not known or len(unknown) >= 2):
                 missing.append(" ".join(words))
     return missing

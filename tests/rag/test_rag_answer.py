@@ -172,6 +172,13 @@ def test_days_of_the_week_are_not_names_the_documents_must_know():
     asked = "Do Saturdays and Sundays count toward a time limit?"
     assert unsupported_constraints(asked, [], bm25) == []
     assert unsupported_constraints("What did Mercosur set as its limit?", [], bm25) == ["Mercosur"]
+    # Two words of a name the documents never use: not covered, though "Free Trade" is known.
+    bm25 = BM25Index([make_chunk("b", "The free trade area counts time in calendar days.")])
+    asked = "What does the African Continental Free Trade Area cover?"
+    assert unsupported_constraints(asked, [], bm25) == ["African Continental Free Trade Area"]
+    assert (
+        unsupported_constraints("What does the Continental Free Trade Area cover?", [], bm25) == []
+    )
 
 
 def test_the_asked_kind_orders_the_answer_but_refusal_judges_at_its_evidence_weight():
