@@ -81,7 +81,9 @@ def extractive_answer(
     ``has_asked_kind`` says whether a sentence scoring at least ``kind_ratio`` of the best
     holds the kind of content asked for (a date, a number, a percentage, an amount of money,
     a name, an outcome: see ``rerank.expected_pattern``), beyond what the question itself
-    states."""
+    states; for "who chairs ...?", a name in a sentence stating that role and scoring at
+    least ``role_ratio`` of the best (see ``role_verb``). Refusal reads ``judged`` scores,
+    and ``evidence`` is that of the best-judged sentence."""
     coverage = key_term_coverage(question, passages, bm25)
     if not scored:
         return Draft("", 0.0, coverage, [])
@@ -177,9 +179,9 @@ _FIGURE = re.compile(r"\d[\d,.]*")
 def _same_statement(a: ScoredSentence, b: ScoredSentence) -> bool:
     """Near-duplicates: close in meaning and stating the same figures. A roster "of up to
     30 individuals" and one "of up to 15" read alike to the encoder but are two answers."""
-    return float(a.embedding @ b.embedding) > 0.9 and set(_FIGURE.findall(a.sentence.text)) == set(
-        _FIGURE.findall(b.sentence.text)
-    )
+    if float(a.embedding @ b.embedding) <= 0.9:
+        return False
+    return set(_FIGURE.findall(a.sentence.text)) == set(_FIGURE.findall(b.sentence.text))
 
 
 def _following(c: ScoredSentence, scored: list[ScoredSentence], n: int) -> list[ScoredSentence]:
