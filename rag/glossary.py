@@ -193,6 +193,26 @@ _ENTRIES: tuple[tuple[str, str], ...] = (
         "investor of another Party",
     ),
     (r"broke|broken|break(?:s|ing)?", "breach violation"),
+    (r"vouch\w*|attest\w*|swear\w*|swore|sworn|guarantee\w*", "certify certification"),
+    (r"honou?r(?:s|ed|ing)?|recogni[sz]e[sd]?", "accept acceptance"),
+    (
+        r"lakes?|rivers?|aquifers?|streams?|groundwater|underground|wetlands?",
+        "water surface ground",
+    ),
+    (r"milk|cheese|butter|yogh?urt|cream", "dairy"),
+    (r"worthless|no (?:real )?value|little value|next to nothing", "negligible value"),
+    (r"yardsticks?|benchmarks?|rule of thumb|formula", "standard basis method"),
+    (r"promises?|pledges?|commitments?|undertakings?", "obligations commitments"),
+    (r"neighbou?r(?:s|ing)?", "another Party"),
+    (
+        r"biggest|largest|highest|most|maximum|upper limit|at most",
+        "maximum greater not exceed",
+    ),
+    (r"smallest|lowest|least|minimum|at least", "minimum less lesser not less"),
+    (r"spring(?:s)? from|aris\w*|stem(?:s|ming)? from|based on", "arising"),
+    (r"lineage|ancestry|birthplace", "origin"),
+    (r"wait(?:s|ed|ing)?|hold off|delay\w*", "period days before"),
+    (r"go(?:es)? over|discuss\w*|talk about|look at|examin\w*", "review consider"),
 )
 
 _COMPILED = tuple(
