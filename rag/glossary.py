@@ -213,6 +213,16 @@ _ENTRIES: tuple[tuple[str, str], ...] = (
     (r"lineage|ancestry|birthplace", "origin"),
     (r"wait(?:s|ed|ing)?|hold off|delay\w*", "period days before"),
     (r"go(?:es)? over|discuss\w*|talk about|look at|examin\w*", "review consider"),
+    (
+        r"(?:switch|chang|shift)\w* (?:customs |tariff )?(?:categor\w*|class\w*|headings?|codes?)|"
+        r"customs categor\w*|tariff shift",
+        "change tariff classification",
+    ),
+    (
+        r"clash\w* with|conflicts? with|at odds with|contradict\w*|goes? against",
+        "inconsistent conflict",
+    ),
+    (r"strike (?:it |them )?down|struck down|invalidat\w*|void|annul\w*", "declared invalid"),
 )
 
 _COMPILED = tuple(
