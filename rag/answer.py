@@ -306,7 +306,7 @@ def with_marker(sentence: str, n: int) -> str:
 _QUESTION_WORDS = frozenset(
     "what which who whom whose when where why how does do did is are was were can could "
     "should would will under in and so the a an if once according as after before for of "
-    "to on at by with from suppose".split()
+    "to on at by with from suppose i i'm i’m i've i’ve i'd i’d we my our".split()
     # Days and months are capitalized but name no one: "do Saturdays count?" is not about
     # an entity the documents must know.
     + "monday mondays tuesday tuesdays wednesday wednesdays thursday thursdays friday "
@@ -320,6 +320,22 @@ _PREMISE = re.compile(
     re.I,
 )
 _ENTITY = re.compile(r"\b[A-Z][\w.&'’-]*(?:\s+(?:of\s+)?[A-Z][\w.&'’-]*)*")
+
+
+def _spelled_out(acronym: str, text: str) -> bool:
+    """Whether ``text`` spells out ``acronym`` ("EPA": "Environmental Protection Agency").
+
+    >>> _spelled_out("EPA", "the Administrator of the Environmental Protection Agency shall")
+    True
+    >>> _spelled_out("EPA", "the Energy Policy Act")
+    True
+    >>> _spelled_out("EPA", "each Party shall")
+    False
+    """
+    if not (2 <= len(acronym) <= 6 and acronym.isupper() and acronym.isalpha()):
+        return False
+    words = r"\s+(?:(?:of|and|for|the|on|de|du|des|la)\s+)*".join(rf"{c}[a-z]+" for c in acronym)
+    return re.search(rf"\b{words}\b", text) is not None
 
 
 def unsupported_constraints(
@@ -356,7 +372,12 @@ def unsupported_constraints(
         for ent in _ENTITY.findall(question):
             words = [w.strip(".’'") for w in ent.split()]
             words = [w for w in words if w and w.lower() not in _QUESTION_WORDS]
-            known = [w for w in words if any(t in bm25.vocab for t in terms(w))]
+            known = [
+                w
+                for w in words
+                if any(t in bm25.vocab or t in bm25.source_terms for t in terms(w))
+                or _spelled_out(w, text)
+            ]
             # A name none of whose words the documents use, or two of whose words they never
             # use ("African Continental Free Trade Area"): on a small corpus, a single unseen
             # common word ("Department") says little.

@@ -85,7 +85,9 @@ _OUTCOME = re.compile(
 _ASKS = [
     (
         re.compile(
-            r"\bwhat\b.*\bdid\b.*\b(agree|sign|decide|rule|conclude|announce|reach|settle)(ing)?\b",
+            # Not "what share did cars have to reach": an infinitive is a requirement.
+            r"\bwhat\b.*\bdid\b.*(?<!\bto )\b(agree|sign|decide|rule|conclude|announce|reach|"
+            r"settle)(ing)?\b",
             re.I,
         ),
         _OUTCOME,
@@ -170,6 +172,8 @@ def expected_pattern(question: str) -> re.Pattern[str] | None:
     False
     >>> expected_pattern("When a Party expropriates, how is compensation set?") is _DATE
     False
+    >>> expected_pattern("What share did cars have to reach by 2002?") is _PERCENT
+    True
     """
     for asks, pattern in _ASKS:
         if asks.search(question):

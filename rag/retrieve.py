@@ -75,6 +75,10 @@ class BM25Index:
             (weights * self.idf[tf.col], (tf.row, tf.col)), shape=tf.shape
         )
         self._runs = {run: np.asarray(ix, dtype=np.int64) for run, ix in runs.items()}
+        # The words of the documents' file names ("kiddle_usmca_facts.txt"): a user may name a
+        # document by its publisher, which its text never mentions.
+        sources = {c.meta.source for c in chunks}
+        self.source_terms = set(terms(re.sub(r"[\W_]+", " ", " ".join(sources))))
         self._by_position: dict[tuple[str, int], StoredChunk] | None = None
         self._by_id: dict[str, StoredChunk] = {}
 

@@ -181,6 +181,33 @@ def test_days_of_the_week_are_not_names_the_documents_must_know():
     )
 
 
+def test_a_document_named_by_its_file_or_an_acronym_it_spells_out_is_known():
+    from rag_support import make_chunk
+
+    from rag.answer import unsupported_constraints
+    from rag.retrieve import BM25Index, Passage
+
+    chunk = make_chunk(
+        "a",
+        "The Administrator of the Environmental Protection Agency shall build treatment works.",
+        source="articles/kiddle_usmca_facts.txt",
+    )
+    bm25 = BM25Index([chunk])
+    passages = [Passage(chunk.id, chunk.text, chunk.meta, 1.0)]
+    asked = "According to the Kiddle page, why must the EPA build treatment works?"
+    assert unsupported_constraints(asked, passages, bm25) == []
+    # Neither in a file name nor spelled out in the passages read: unknown.
+    asked = "According to the Britannica page, why must the FDA build treatment works?"
+    assert unsupported_constraints(asked, passages, bm25) == ["Britannica", "FDA"]
+    assert unsupported_constraints("I'm told the EPA builds works: where?", passages, bm25) == []
+
+
+def test_what_a_figure_did_have_to_reach_asks_for_the_figure_not_an_outcome():
+    sents = [scored(0, "Thereafter, 62.5 percent under the net cost method.", 0, 0.6)]
+    question = "What regional value content did cars have to reach after 2002?"
+    assert extractive_answer(question, [], sents, None).has_asked_kind
+
+
 def test_the_asked_kind_orders_the_answer_but_refusal_judges_at_its_evidence_weight():
     from rag.rerank import KIND_BONUS, KIND_EVIDENCE, asked_in, expected_pattern, holds_kind
 
