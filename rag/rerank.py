@@ -204,13 +204,14 @@ class ScoredSentence:
     score: float
     embedding: np.ndarray
     holds_kind: bool = False  # the kind of answer asked for, beyond what the question states
+    named: float = 0.0  # what the document's name adds to the score (see ``judged``)
 
     @property
     def judged(self) -> float:
         """The score refusal judges by: holding the asked kind counts ``KIND_EVIDENCE``,
         not the full ``KIND_BONUS`` that orders the answer (the kind check must not pass
         on its own boost, nor a weaker sentence become the evidence by it)."""
-        return self.score - (KIND_BONUS - KIND_EVIDENCE) * self.holds_kind
+        return self.score - (KIND_BONUS - KIND_EVIDENCE) * self.holds_kind - self.named
 
 
 # A sentence holding the kind of answer asked for (a date for "when", a number for "how
@@ -326,16 +327,21 @@ def score_sentences(
         # The section a sentence sits in speaks for it ("Why relations reached a low point").
         heading = _section_terms(passages[pi])
         head_lex = term_share(weights, heading)
+        # The document's own name is every sentence's context: "Executive Order 14193" need
+        # not be repeated in the order's sentences to be what they speak of.
+        named = _document_terms(passages[pi])
         cos = embs @ q_emb
         for s, c, e in zip(sents, cos, embs, strict=True):
-            lex = term_share(weights, set(terms(s.text)))
-            score = 0.6 * float(c) + 0.4 * lex + 0.15 * head_lex
+            own_terms = set(terms(s.text))
+            lex = term_share(weights, own_terms)
+            named_lex = term_share(weights, own_terms | named) - lex
+            score = 0.6 * float(c) + 0.4 * (lex + named_lex) + 0.15 * head_lex
             if why and _CAUSAL.search(s.text):
                 score += 0.08
             kind = holds_kind(wanted, own, s.text)
             if kind:
                 score += KIND_BONUS
-            out.append(ScoredSentence(pi, s, float(c), lex, score, e, kind))
+            out.append(ScoredSentence(pi, s, float(c), lex, score, e, kind, 0.4 * named_lex))
     return out
 
 
@@ -360,6 +366,12 @@ def _section_terms(p: Passage) -> set[str]:
         return set()
     parts = p.meta.heading_path.split(" > ")[1:]  # the document title is not a section
     return set(terms(" ".join(parts)))
+
+
+def _document_terms(p: Passage) -> set[str]:
+    if p.meta is None:
+        return set()
+    return set(terms(p.meta.title + " " + re.sub(r"[\W_]+", " ", p.meta.source)))
 
 
 class TermWeights(dict[str, float]):

@@ -362,3 +362,20 @@ def test_next_in_section_reads_on_only_within_a_section():
     assert bm25.next_in_section("b") is None  # the next chunk starts another section
     assert bm25.next_in_section("c") is None  # the last chunk
     assert bm25.next_in_section("nope") is None
+
+
+def test_a_documents_name_speaks_for_its_sentences_in_ordering_not_in_refusal(encoder):
+    from rag.rerank import SentenceBank, score_sentences
+
+    text = "It relies on the emergency powers statute as its authority."
+    cands = []
+    for pid, source in (("order", "articles/executive_order_14193.txt"), ("other", "law.txt")):
+        p = passage(pid, 1.0, [1.0, 0.0, 0.0], source=source)
+        p.text = text
+        cands.append(p)
+    question = "Which statutes does Executive Order 14193 rely on?"
+    q = np.asarray(encoder.embed_one(question), dtype=np.float32)
+    order, other = score_sentences(question, cands, SentenceBank(encoder), q, None)
+    assert order.score > other.score  # the order's own sentence ranks first ...
+    assert order.named > 0 == other.named
+    assert order.judged == pytest.approx(other.judged)  # ... but is no stronger evidence
