@@ -216,7 +216,9 @@ class RagPipeline:
             refused = (
                 bool(missing)
                 or not draft.has_asked_kind
-                or not self._answerable(draft.evidence, draft.coverage)
+                or not self._answerable(
+                    draft.evidence, draft.coverage, passage_cosine=_best_cosine(passages, state)
+                )
             )
             if not refused:
                 for sc in draft.sentences:  # quotes are the chosen sentences themselves
@@ -269,9 +271,13 @@ class RagPipeline:
             ),
         }
 
-    def _answerable(self, evidence: float, coverage: float, lenient: bool = False) -> bool:
-        threshold = self.settings.refusal_threshold - (0.1 if lenient else 0.0)
-        return evidence >= threshold and coverage >= self.settings.refusal_min_coverage
+    def _answerable(
+        self, evidence: float, coverage: float, lenient: bool = False, passage_cosine: float = 0.0
+    ) -> bool:
+        s = self.settings
+        threshold = s.refusal_threshold - (0.1 if lenient else 0.0)
+        strong = evidence >= threshold or passage_cosine >= s.refusal_passage_cosine
+        return strong and coverage >= s.refusal_min_coverage
 
     def _messages(self, state: _State):
         numbered = []
@@ -372,3 +378,11 @@ def answer_question(
             final = event["data"]
     assert final is not None
     return final
+
+
+def _best_cosine(passages: list[Passage], state: _State) -> float:
+    """How well the best retrieved passage, read whole, matches the question."""
+    return max(
+        (float(p.embedding @ state.q_emb) for p in passages if p.embedding is not None),
+        default=0.0,
+    )

@@ -130,6 +130,13 @@ class Settings(BaseSettings):
         description="Minimum evidence score (cosine of the best sentence, plus lexical "
         "overlap) below which the answer is refused.",
     )
+    refusal_passage_cosine: float = Field(
+        0.58,
+        description="A retrieved passage whose embedding matches the question at least this "
+        "well is evidence enough, even when no single sentence scores "
+        "refusal_threshold (a question that paraphrases its source shares few of its "
+        "words); 1 turns this off.",
+    )
     refusal_min_coverage: float = Field(
         0.2,
         description="Minimum share (IDF-weighted) of the question's terms that the retrieved "

@@ -305,3 +305,15 @@ def test_empty_index_raises_index_not_found(tmp_path, encoder):
     pipeline = RagPipeline(make_settings(tmp_path), encoder=encoder)
     with pytest.raises(IndexNotFoundError, match="tradechat ingest"):
         answer_question(WHY, pipeline=pipeline)
+
+
+@pytest.mark.parametrize("passage_cosine, refused", [(0.0, False), (1.0, True)])
+def test_a_passage_that_reads_as_the_question_is_evidence_though_no_sentence_is(
+    docs_index, encoder, passage_cosine, refused
+):
+    # No sentence reaches an evidence threshold of 0.99; the best passage's cosine decides.
+    settings = make_settings(
+        docs_index, refusal_threshold=0.99, refusal_passage_cosine=passage_cosine
+    )
+    answer = answer_question(WHY, pipeline=RagPipeline(settings, encoder=encoder))
+    assert answer.refused is refused
