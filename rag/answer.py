@@ -24,7 +24,7 @@ from rag.rerank import (
     term_weights,
 )
 from rag.retrieve import BM25Index, Passage
-from rag.text import FOOTNOTE, terms
+from rag.text import FOOTNOTE, identifiers, terms
 
 
 @dataclass
@@ -343,10 +343,10 @@ def unsupported_constraints(
 ) -> list[str]:
     """Specifics the question names that the evidence cannot speak to.
 
-    Two kinds: a number of two or more digits (a year, an amount) that occurs in none of
-    the retrieved passages; and a name whose words occur nowhere in the whole index (the
-    documents are not about it at all). Identifiers such as "Article 2205" are left to
-    retrieval.
+    Three kinds: a number of two or more digits (a year, an amount) that occurs in none of
+    the retrieved passages (identifiers such as "Article 2205" aside); an identifier that no
+    passage of the whole index holds; and a name whose words occur nowhere in the whole
+    index (the documents are not about it at all).
 
     >>> unsupported_constraints("Who chaired the 2026 review?", [], None)
     ['2026']
@@ -369,6 +369,9 @@ def unsupported_constraints(
         if len(digits.replace(".", "")) >= 2 and num not in text and digits not in text:
             missing.append(num)
     if bm25 is not None:
+        # An article or section the documents never mention ("Article 34.6" of a corpus
+        # holding only 34.1). "19 U.S.C. 4611" is left out: the Code prints it "§ 4611".
+        missing += [i for i in identifiers(asked) if "U.S.C." not in i and not bm25.holds(i)]
         for ent in _ENTITY.findall(question):
             words = [w.strip(".’'") for w in ent.split()]
             words = [w for w in words if w and w.lower() not in _QUESTION_WORDS]

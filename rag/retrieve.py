@@ -82,6 +82,15 @@ class BM25Index:
         self._by_position: dict[tuple[str, int], StoredChunk] | None = None
         self._by_id: dict[str, StoredChunk] = {}
 
+    def holds(self, ident: str) -> bool:
+        """Whether any chunk (heading or text) holds the identifier ``ident``."""
+        pattern = ident_regex(ident)
+        for i in self.ident_candidates([ident]):
+            c = self.chunks[i]
+            if pattern.search(f"{c.meta.section_id or ''} {c.meta.heading_path}\n{c.text}"):
+                return True
+        return False
+
     def ident_candidates(self, idents: list[str]) -> list[int]:
         """Indices (ascending) of the chunks that can match one of ``idents``.
 

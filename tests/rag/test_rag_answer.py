@@ -202,6 +202,26 @@ def test_a_document_named_by_its_file_or_an_acronym_it_spells_out_is_known():
     assert unsupported_constraints("I'm told the EPA builds works: where?", passages, bm25) == []
 
 
+def test_an_identifier_no_document_holds_is_named_as_missing():
+    from rag_support import make_chunk
+
+    from rag.answer import unsupported_constraints
+    from rag.retrieve import BM25Index, Passage
+
+    bm25 = BM25Index(
+        [
+            make_chunk("a", "Article 34.1: Transitional Provision from NAFTA 1994."),
+            make_chunk("b", "Petitions under Annex 31–A of the USMCA; see 19 U.S.C. § 4646."),
+        ]
+    )
+    ask = "How much notice does Article 34.6 require, and what does Article 34.1 keep?"
+    assert unsupported_constraints(ask, [], bm25) == ["Article 34.6"]
+    assert unsupported_constraints("What does Annex 31-A set up?", [], bm25) == []  # a dash
+    # The Code prints "§ 4646": its "19 U.S.C. 4646" form is not looked for.
+    passages = [Passage(c.id, c.text, c.meta, 1.0) for c in bm25.chunks]
+    assert unsupported_constraints("What does 19 U.S.C. 4646 add?", passages, bm25) == []
+
+
 def test_what_a_figure_did_have_to_reach_asks_for_the_figure_not_an_outcome():
     sents = [scored(0, "Thereafter, 62.5 percent under the net cost method.", 0, 0.6)]
     question = "What regional value content did cars have to reach after 2002?"
