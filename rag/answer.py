@@ -64,6 +64,7 @@ def extractive_answer(
     max_extra: int = 2,
     kind_ratio: float = 0.8,
     role_ratio: float = 0.6,
+    further: list[ScoredSentence] | None = None,
 ) -> Draft:
     """Pick and order the sentences that best answer ``question``; mark each with [n]
     where n is 1 + the index of its passage. ``asked`` is the user's own wording (before a
@@ -108,7 +109,7 @@ def extractive_answer(
             continue  # near-duplicate of a chosen sentence
         chosen.append(cand)
     for part, emb in aspects or []:
-        best_part = _best_for(part, emb, scored, bm25)
+        best_part = _best_for(part, emb, scored + (further or []), bm25)
         if best_part is not None and best_part not in chosen:
             chosen.append(best_part)
     chosen = _with_continuations(chosen, scored)

@@ -54,6 +54,7 @@ class _State:
     bm25: BM25Index | None = None
     passages: list[Passage] = field(default_factory=list)
     scored: list[ScoredSentence] = field(default_factory=list)
+    further: list[ScoredSentence] = field(default_factory=list)  # for a question's parts
     q_emb: np.ndarray | None = None
     started: float = 0.0
     retrieve_ms: float = 0.0
@@ -146,6 +147,16 @@ class RagPipeline:
             s.weak_lexical,
             s.heading_weight,
         )
+        lead = s.answer_passages
+        if question_aspects(standalone) and len(state.passages) > lead:
+            # A question that asks two things may find its second answer in another
+            # document, further down: each part looks for its best sentence in all the
+            # passages (the answer's main sentences and refusal still come from the lead).
+            for sc in score_sentences(
+                standalone, state.passages[lead:], self.bank, state.q_emb, bm25
+            ):
+                sc.passage += lead
+                state.further.append(sc)
         if s.follow_passages:
             self._add_continuations(state, s.follow_passages)
         state.retrieve_ms = (time.perf_counter() - started) * 1000
@@ -211,6 +222,7 @@ class RagPipeline:
                 asked=state.question,
                 aspects=aspects,
                 kind_ratio=s.refusal_kind_ratio,
+                further=state.further,
             )
             missing = unsupported_constraints(state.standalone, passages, bm25)
             refused = (

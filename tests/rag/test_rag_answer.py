@@ -44,6 +44,22 @@ def test_each_part_of_a_two_part_question_gets_its_best_sentence(docs_pipeline, 
     assert "six months" in both and "16-year" in both
 
 
+def test_a_part_of_a_two_part_question_may_be_answered_further_down():
+    lead = [scored(0, "NAFTA entered into force on January 1, 1994.", 0, 0.6)]
+    later = [scored(6, "The agreement came into effect on July 1, 2020.", 0, 0.4)]
+    question = "When did NAFTA start, and when did the agreement that replaced it?"
+    parts = question_aspects(question)
+    emb = np.zeros(8, dtype=np.float32)
+    emb[later[0].embedding.argmax()] = 1.0  # the second part reads as the later sentence
+    aspects = [(parts[0], lead[0].embedding), (parts[1], emb)]
+    text = extractive_answer(question, [], lead, None, aspects=aspects).text
+    assert "July 1, 2020" not in text  # only the lead passages were read
+    text = extractive_answer(question, [], lead, None, aspects=aspects, further=later).text
+    assert "January 1, 1994 [1]" in text and "July 1, 2020 [7]" in text
+    # The answer's main sentences still come from the lead passages alone.
+    assert extractive_answer(question, [], lead, None, further=later).text.count("[") == 1
+
+
 def test_a_sentence_that_continues_a_chosen_one_comes_along():
     sents = [
         scored(0, "Some in Canada have even viewed Mexico with distrust.", 0, 0.8),
