@@ -193,7 +193,8 @@ def ident_regex(ident: str) -> re.Pattern[str]:
     """A pattern that finds ``ident`` in document text, tolerant of spacing, case and dashes.
 
     >>> bool(ident_regex("Annex 31-A").search("the mechanism under Annex 31–A of the USMCA"))
-    True"""
+    True
+    """
     # "Annex 31-A" is printed "Annex 31–A" (an en dash) as often as not.
     parts = [re.escape(p).replace(r"\-", "[-–—]") for p in ident.replace("§", "§ ").split()]
     body = r"\s*".join(parts)
