@@ -19,7 +19,7 @@ import numpy as np
 from ingest.embed import Encoder
 from rag.glossary import related_terms
 from rag.retrieve import BM25Index, Passage, mmr
-from rag.text import FOOTNOTE, Sentence, sentences, terms
+from rag.text import FOOTNOTE, Sentence, path_terms, sentences, terms
 
 _CAUSAL = re.compile(
     r"\b(because|due to|owing to|as a result|result(?:ed|s)? (?:in|from)|led to|leads? to|"
@@ -371,7 +371,7 @@ def _section_terms(p: Passage) -> set[str]:
 def _document_terms(p: Passage) -> set[str]:
     if p.meta is None:
         return set()
-    return set(terms(p.meta.title + " " + re.sub(r"[\W_]+", " ", p.meta.source)))
+    return set(terms(p.meta.title)) | set(path_terms(p.meta.source))
 
 
 class TermWeights(dict[str, float]):

@@ -17,7 +17,7 @@ from ingest.embed import Encoder
 from ingest.models import ChunkMeta
 from ingest.store import IndexStore, StoredChunk
 from rag.glossary import expanded_query
-from rag.text import ident_regex, identifiers, subdivisions, terms
+from rag.text import ident_regex, identifiers, path_terms, subdivisions, terms
 from tradechat.settings import Settings
 
 _DIGITS = re.compile(r"\d+")
@@ -37,6 +37,11 @@ class Passage:
     embedding: np.ndarray | None = field(default=None, repr=False)
 
 
+def _ident_heading(chunk: StoredChunk) -> str:
+    """Where a chunk's identifier stands besides its text: "§ 4611 USMCA > § 4611. ..."."""
+    return f"{chunk.meta.section_id or ''} {chunk.meta.heading_path}"
+
+
 class BM25Index:
     """Okapi BM25 over chunk texts (heading path included), as a sparse matrix: a query
     costs one sparse column slice, fast enough for 100,000 chunks. Also an index of the
@@ -51,7 +56,7 @@ class BM25Index:
         lengths = np.zeros(len(chunks), dtype=np.float32)
         runs: dict[str, list[int]] = {}
         for i, chunk in enumerate(chunks):
-            head = f"{chunk.meta.section_id or ''} {chunk.meta.heading_path}"
+            head = _ident_heading(chunk)
             for run in set(_DIGITS.findall(f"{head}\n{chunk.text}")):
                 runs.setdefault(run, []).append(i)
             toks = terms(f"{chunk.meta.heading_path}\n{chunk.text}")
@@ -78,7 +83,7 @@ class BM25Index:
         # The words of the documents' file names ("kiddle_usmca_facts.txt"): a user may name a
         # document by its publisher, which its text never mentions.
         sources = {c.meta.source for c in chunks}
-        self.source_terms = set(terms(re.sub(r"[\W_]+", " ", " ".join(sources))))
+        self.source_terms = set(path_terms(" ".join(sources)))
         self._by_position: dict[tuple[str, int], StoredChunk] | None = None
         self._by_id: dict[str, StoredChunk] = {}
 
@@ -87,7 +92,7 @@ class BM25Index:
         pattern = ident_regex(ident)
         for i in self.ident_candidates([ident]):
             c = self.chunks[i]
-            if pattern.search(f"{c.meta.section_id or ''} {c.meta.heading_path}\n{c.text}"):
+            if pattern.search(f"{_ident_heading(c)}\n{c.text}"):
                 return True
         return False
 
@@ -269,7 +274,7 @@ class Retriever:
             if allowed is not None and not allowed[i]:
                 continue
             c = bm25.chunks[i]
-            head = f"{c.meta.section_id or ''} {c.meta.heading_path}"
+            head = _ident_heading(c)
             for k, pat in enumerate(patterns):
                 in_head = bool(pat.search(head))
                 if in_head or pat.search(c.text):

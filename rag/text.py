@@ -135,6 +135,15 @@ def terms(text: str, keep_stopwords: bool = False) -> list[str]:
     return out
 
 
+def path_terms(path: str) -> list[str]:
+    """The terms of a file path's words: a document may be named by its file name.
+
+    >>> path_terms("articles/kiddle_usmca_facts.txt")
+    ['articl', 'kiddl', 'usmca', 'fact', 'txt']
+    """
+    return terms(re.sub(r"[\W_]+", " ", path))
+
+
 # Identifiers a user types and expects to find verbatim.
 # "Articles 34.6 and 34.7", "§§ 4611, 4612 or 4613": a list after the plural keyword.
 _AND = r"\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or|&)\s)\s*"
