@@ -123,7 +123,7 @@ def extractive_answer(
     parts = [with_marker(c.sentence.text, c.passage + 1) for c in chosen]
     # Refusal judges by ``judged`` scores (the kind bonus at its evidence weight).
     judge = max(ranked, key=lambda c: c.judged)
-    evidence = 0.6 * judge.cosine + 0.4 * judge.lexical
+    evidence = 0.6 * judge.meaning + 0.4 * judge.lexical
     wanted = expected_pattern(asked or question)
     own = asked_in(wanted, asked or question)
     # ... in a sentence that answers about as well as the best one, not far down the list.

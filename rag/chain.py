@@ -35,6 +35,7 @@ from rag.answer import (
 )
 from rag.cite import CitationChecker, verify
 from rag.condense import llm_standalone, rule_standalone
+from rag.glossary import in_document_terms
 from rag.llm import make_chat_model
 from rag.models import Answer, RetrievedRef, Turn
 from rag.rerank import ScoredSentence, SentenceBank, rerank, score_sentences
@@ -56,6 +57,7 @@ class _State:
     scored: list[ScoredSentence] = field(default_factory=list)
     further: list[ScoredSentence] = field(default_factory=list)  # for a question's parts
     q_emb: np.ndarray | None = None
+    reworded_emb: np.ndarray | None = None  # the question in the documents' terms
     started: float = 0.0
     retrieve_ms: float = 0.0
 
@@ -129,7 +131,14 @@ class RagPipeline:
         state = _State(
             question, history, inputs.get("filters"), standalone, bm25=bm25, started=started
         )
-        state.q_emb = np.asarray(self.encoder.embed_one(standalone), dtype=np.float32)
+        # A question in everyday words ("seizes a factory", "how is the payout worked out")
+        # is also embedded in the documents' terms ("expropriate", "compensation"): a
+        # sentence's meaning is the closer of the two cosines.
+        reworded = in_document_terms(standalone)
+        texts = [standalone] + ([reworded] if reworded != standalone else [])
+        embs = np.asarray(self.encoder.embed(texts), dtype=np.float32)
+        state.q_emb = embs[0]
+        state.reworded_emb = embs[1] if len(embs) > 1 else None
         candidates = self.retriever.candidates(
             standalone, state.filters, query_embedding=state.q_emb.tolist(), bm25=bm25
         )
@@ -146,6 +155,7 @@ class RagPipeline:
             s.answer_passages,
             s.weak_lexical,
             s.heading_weight,
+            reworded_emb=state.reworded_emb,
         )
         lead = s.answer_passages
         if question_aspects(standalone) and len(state.passages) > lead:
@@ -153,7 +163,12 @@ class RagPipeline:
             # document, further down: each part looks for its best sentence in all the
             # passages (the answer's main sentences and refusal still come from the lead).
             for sc in score_sentences(
-                standalone, state.passages[lead:], self.bank, state.q_emb, bm25
+                standalone,
+                state.passages[lead:],
+                self.bank,
+                state.q_emb,
+                bm25,
+                reworded_emb=state.reworded_emb,
             ):
                 sc.passage += lead
                 state.further.append(sc)
@@ -179,7 +194,14 @@ class RagPipeline:
         offset = len(state.passages)
         state.passages = state.passages + extra
         # Sentence scores do not depend on the other passages: score only the new ones.
-        for sc in score_sentences(state.standalone, extra, self.bank, state.q_emb, state.bm25):
+        for sc in score_sentences(
+            state.standalone,
+            extra,
+            self.bank,
+            state.q_emb,
+            state.bm25,
+            reworded_emb=state.reworded_emb,
+        ):
             sc.passage += offset
             state.scored.append(sc)
 

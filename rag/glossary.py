@@ -251,3 +251,22 @@ def expanded_query(question: str) -> str:
     """``question`` followed by the document terms its lay phrases stand for (for BM25)."""
     extra = [words for pattern, words, _ in _COMPILED if pattern.search(question)]
     return " ".join([question, *extra])
+
+
+def in_document_terms(question: str) -> str:
+    """``question`` with each everyday phrase replaced by the terms the documents use for it.
+
+    >>> in_document_terms("Can a country walk away from NAFTA?")
+    'Can a party parties withdraw withdrawal terminate termination from NAFTA?'
+    """
+    found = sorted(
+        (m.start(), -m.end(), words)
+        for pattern, words, _ in _COMPILED
+        for m in pattern.finditer(question)
+    )
+    out, at = [], 0
+    for start, neg_end, words in found:  # leftmost, then longest; no overlaps
+        if start >= at:
+            out += [question[at:start], words]
+            at = -neg_end
+    return "".join(out) + question[at:]

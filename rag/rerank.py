@@ -205,13 +205,28 @@ class ScoredSentence:
     embedding: np.ndarray
     holds_kind: bool = False  # the kind of answer asked for, beyond what the question states
     named: float = 0.0  # what the document's name adds to the score (see ``judged``)
+    reworded: float | None = None  # cosine to the question in the documents' own terms
+
+    @property
+    def meaning(self) -> float:
+        """The closer of the two cosines: to the question as asked, and to the question
+        with its everyday phrases in the documents' terms (``glossary.in_document_terms``)."""
+        return self.cosine if self.reworded is None else max(self.cosine, self.reworded)
 
     @property
     def judged(self) -> float:
         """The score refusal judges by: holding the asked kind counts ``KIND_EVIDENCE``,
         not the full ``KIND_BONUS`` that orders the answer (the kind check must not pass
-        on its own boost, nor a weaker sentence become the evidence by it)."""
-        return self.score - (KIND_BONUS - KIND_EVIDENCE) * self.holds_kind - self.named
+        on its own boost, nor a weaker sentence become the evidence by it), and meaning is
+        the closer cosine (``meaning``): a paraphrase in everyday words is not refused for
+        them. The answer's order keeps the plain cosine (ordering by ``meaning`` too was
+        measured: no better)."""
+        return (
+            self.score
+            - (KIND_BONUS - KIND_EVIDENCE) * self.holds_kind
+            - self.named
+            + 0.6 * (self.meaning - self.cosine)
+        )
 
 
 # A sentence holding the kind of answer asked for (a date for "when", a number for "how
@@ -314,8 +329,11 @@ def score_sentences(
     bank: SentenceBank,
     q_emb: np.ndarray,
     bm25: BM25Index | None,
+    reworded_emb: np.ndarray | None = None,
 ) -> list[ScoredSentence]:
-    """Every usable sentence of ``passages``, scored against ``question``."""
+    """Every usable sentence of ``passages``, scored against ``question`` (and, for its
+    meaning, against ``reworded_emb``, the embedding of the question in the documents'
+    terms, when it has everyday phrases)."""
     weights = term_weights(question, bm25)
     why = is_why(question)
     wanted = expected_pattern(question)
@@ -331,7 +349,8 @@ def score_sentences(
         # not be repeated in the order's sentences to be what they speak of.
         named = _document_terms(passages[pi])
         cos = embs @ q_emb
-        for s, c, e in zip(sents, cos, embs, strict=True):
+        alt = embs @ reworded_emb if reworded_emb is not None else [None] * len(sents)
+        for s, c, a, e in zip(sents, cos, alt, embs, strict=True):
             own_terms = set(terms(s.text))
             lex = term_share(weights, own_terms)
             named_lex = term_share(weights, own_terms | named) - lex
@@ -341,7 +360,19 @@ def score_sentences(
             kind = holds_kind(wanted, own, s.text)
             if kind:
                 score += KIND_BONUS
-            out.append(ScoredSentence(pi, s, float(c), lex, score, e, kind, 0.4 * named_lex))
+            out.append(
+                ScoredSentence(
+                    pi,
+                    s,
+                    float(c),
+                    lex,
+                    score,
+                    e,
+                    kind,
+                    0.4 * named_lex,
+                    None if a is None else float(a),
+                )
+            )
     return out
 
 
@@ -428,6 +459,7 @@ def rerank(
     embed_top: int = 4,
     weak_lexical: float = 0.35,
     heading_weight: float = 0.25,
+    reworded_emb: np.ndarray | None = None,
 ) -> tuple[list[Passage], list[ScoredSentence]]:
     """Re-score candidates (fused rank, passage cosine, best sentence's term overlap), pick
     ``top_k`` by MMR, then score the sentences of the first ``embed_top`` with the encoder.
@@ -459,4 +491,6 @@ def rerank(
         if is_reference_section(p):
             p.score *= 0.5
     chosen = mmr(sorted(candidates, key=lambda p: -p.score), top_k, mmr_lambda, max_per_source)
-    return chosen, score_sentences(question, chosen[:embed_top], bank, q_emb, bm25)
+    return chosen, score_sentences(
+        question, chosen[:embed_top], bank, q_emb, bm25, reworded_emb=reworded_emb
+    )

@@ -289,3 +289,21 @@ def test_sentences_alike_but_stating_different_figures_are_both_kept():
     ).text
     assert "up to 30" in text and "up to 15" in text
     assert text.count("up to 30") == 1  # a true duplicate is still dropped
+
+
+def test_refusal_reads_the_closer_of_the_two_cosines():
+    """A paraphrase in everyday words is judged by its cosine to the question in the
+    documents' terms when that is closer; the answer's order keeps the plain cosine."""
+    plain = scored(0, "Compensation shall be paid without delay.", 0, 0.40, cosine=0.30)
+    assert plain.meaning == 0.30 and plain.judged == plain.score
+    reworded = scored(0, "Compensation shall be paid without delay.", 0, 0.40, cosine=0.30)
+    reworded.reworded = 0.50
+    assert reworded.meaning == 0.50
+    assert abs(reworded.judged - (0.40 + 0.6 * 0.20)) < 1e-9
+    question = "How is the payout worked out?"
+    low = extractive_answer(question, [], [plain], None).evidence
+    high = extractive_answer(question, [], [reworded], None).evidence
+    assert abs(high - low - 0.6 * 0.20) < 1e-9
+    farther = scored(0, "Compensation shall be paid without delay.", 0, 0.40, cosine=0.30)
+    farther.reworded = 0.10  # further away in the documents' terms: the plain cosine holds
+    assert farther.meaning == 0.30

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rag_support import make_chunk
 
-from rag.glossary import expanded_query, related_terms
+from rag.glossary import expanded_query, in_document_terms, related_terms
 from rag.rerank import term_share, term_weights
 from rag.retrieve import BM25Index
 
@@ -44,3 +45,28 @@ def test_a_related_term_counts_as_the_questions_word():
     weights = term_weights("How much warning before a country can walk away?", None)
     assert term_share(weights, {"withdraw", "notic"}) > term_share(dict(weights), {"withdraw"})
     assert term_share(dict(weights), {"withdraw", "notic"}) == 0.0
+
+
+def test_a_question_is_reworded_in_the_documents_terms():
+    question = "If a government seizes a factory, how is the payout worked out?"
+    reworded = in_document_terms(question)
+    assert reworded.startswith("If a government expropriate")
+    assert "compensation" in reworded and "seizes" not in reworded and "payout" not in reworded
+    # Phrases are replaced once, on the question as asked: a replacement is not reworded
+    # again by a later entry ("withdraw ... terminate" is not itself rewritten).
+    assert in_document_terms("Can it walk away?").count("terminate") == 1
+    assert in_document_terms("What does Article 2205 say about withdrawal?") == (
+        "What does Article 2205 say about withdrawal?"
+    )
+
+
+def test_the_reworded_question_is_closer_to_the_clause_it_paraphrases(encoder):
+    clause = (
+        "Compensation shall be equivalent to the fair market value of the expropriated "
+        "investment immediately before the expropriation took place."
+    )
+    question = "If a government seizes a factory owned by a foreign firm, how is the payout set?"
+    c, q, r = np.asarray(
+        encoder.embed([clause, question, in_document_terms(question)]), dtype=np.float32
+    )
+    assert float(c @ r) > float(c @ q) + 0.05
