@@ -320,6 +320,8 @@ _PREMISE = re.compile(
     r"does|do|did|is|are|was|were|can|could|should|would|will|must|may)\b)",
     re.I,
 )
+# Where a capital letter says nothing: the start of the question or of one of its sentences.
+_SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+)[\"'“‘(]?$")
 _ENTITY = re.compile(r"\b[A-Z][\w.&'’-]*(?:\s+(?:of\s+)?[A-Z][\w.&'’-]*)*")
 
 
@@ -373,9 +375,15 @@ def unsupported_constraints(
         # An article or section the documents never mention ("Article 34.6" of a corpus
         # holding only 34.1). "19 U.S.C. 4611" is left out: the Code prints it "§ 4611".
         missing += [i for i in identifiers(asked) if "U.S.C." not in i and not bm25.holds(i)]
-        for ent in _ENTITY.findall(question):
-            words = [w.strip(".’'") for w in ent.split()]
+        for match in _ENTITY.finditer(question):
+            words = [w.strip(".’'") for w in match.group(0).split()]
             words = [w for w in words if w and w.lower() not in _QUESTION_WORDS]
+            if (
+                len(words) == 1
+                and not re.search(r"['’]s$", match.group(0))  # "Brazil's tariffs" names
+                and _SENTENCE_START.search(question[: match.start()])
+            ):
+                continue  # "Roughly how much ...?": capitalised for its place, not a name
             known = [
                 w
                 for w in words

@@ -307,3 +307,17 @@ def test_refusal_reads_the_closer_of_the_two_cosines():
     farther = scored(0, "Compensation shall be paid without delay.", 0, 0.40, cosine=0.30)
     farther.reworded = 0.10  # further away in the documents' terms: the plain cosine holds
     assert farther.meaning == 0.30
+
+
+def test_a_word_capitalised_for_its_place_is_not_a_name():
+    from rag_support import make_chunk
+
+    from rag.answer import unsupported_constraints
+    from rag.retrieve import BM25Index
+
+    bm25 = BM25Index([make_chunk("a", "About 3 percent of Canada's exports go to Mexico.")])
+    assert unsupported_constraints("Roughly how much goes to Mexico?", [], bm25) == []
+    assert unsupported_constraints("Exports aside. Roughly how much?", [], bm25) == []
+    # Inside the sentence, or possessive at its start, an unknown word is still a name.
+    assert unsupported_constraints("What does Mercosur charge?", [], bm25) == ["Mercosur"]
+    assert unsupported_constraints("Mercosur's tariff on cars?", [], bm25) == ["Mercosur's"]
