@@ -62,7 +62,7 @@ def extractive_answer(
     min_ratio: float = 0.5,
     fill_cosine: float = 0.35,
     max_extra: int = 2,
-    kind_ratio: float = 0.8,
+    kind_ratio: float = 0.87,
     role_ratio: float = 0.6,
     further: list[ScoredSentence] | None = None,
 ) -> Draft:

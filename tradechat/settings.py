@@ -143,12 +143,14 @@ class Settings(BaseSettings):
         "passages must contain; below it the answer is refused.",
     )
     refusal_kind_ratio: float = Field(
-        0.8,
+        0.87,
         ge=0,
         le=1,
         description="A question that asks for a date, number or name is refused unless a "
         "sentence scoring at least this share of the best one holds one (beyond what the "
-        "question states). 0 accepts any retrieved sentence.",
+        "question states). 0 accepts any retrieved sentence. Calibrated on the evaluation "
+        "sets (evals/README.md): 0.8 answered near misses whose asked kind stood only in a "
+        "sentence about something else (Canada's retaliatory rate for Mexico's).",
     )
     llm_base_url: str | None = Field(
         None, description="OpenAI-compatible base URL (e.g. http://127.0.0.1:8080/v1)."
