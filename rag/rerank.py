@@ -468,6 +468,9 @@ def rerank(
     the document title) adds ``heading_weight`` times its own share of those terms to the
     overlap.
 
+    ``reworded_emb`` (the question in the documents' terms) goes to the sentence scores,
+    for refusal (``ScoredSentence.meaning``); passages are ranked by the question as asked.
+
     Embedding sentences is the expensive step, so it is done only where answers come from.
     Returns the passages and their scored sentences (``passage`` indexes the returned list).
     """
