@@ -55,6 +55,7 @@ class _State:
     bm25: BM25Index | None = None
     passages: list[Passage] = field(default_factory=list)
     scored: list[ScoredSentence] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)  # of a question that asks two things
     further: list[ScoredSentence] = field(default_factory=list)  # for a question's parts
     q_emb: np.ndarray | None = None
     reworded_emb: np.ndarray | None = None  # the question in the documents' terms
@@ -158,20 +159,12 @@ class RagPipeline:
             reworded_emb=state.reworded_emb,
         )
         lead = s.answer_passages
-        if question_aspects(standalone) and len(state.passages) > lead:
+        state.parts = question_aspects(standalone)
+        if state.parts and len(state.passages) > lead:
             # A question that asks two things may find its second answer in another
             # document, further down: each part looks for its best sentence in all the
             # passages (the answer's main sentences and refusal still come from the lead).
-            for sc in score_sentences(
-                standalone,
-                state.passages[lead:],
-                self.bank,
-                state.q_emb,
-                bm25,
-                reworded_emb=state.reworded_emb,
-            ):
-                sc.passage += lead
-                state.further.append(sc)
+            state.further = self._score_from(state, lead)
         if s.follow_passages:
             self._add_continuations(state, s.follow_passages)
         state.retrieve_ms = (time.perf_counter() - started) * 1000
@@ -194,16 +187,22 @@ class RagPipeline:
         offset = len(state.passages)
         state.passages = state.passages + extra
         # Sentence scores do not depend on the other passages: score only the new ones.
-        for sc in score_sentences(
+        state.scored += self._score_from(state, offset)
+
+    def _score_from(self, state: _State, start: int) -> list[ScoredSentence]:
+        """The sentences of ``state.passages[start:]``, scored against the question, each
+        ``passage`` index counted in the whole list."""
+        out = score_sentences(
             state.standalone,
-            extra,
+            state.passages[start:],
             self.bank,
             state.q_emb,
             state.bm25,
             reworded_emb=state.reworded_emb,
-        ):
-            sc.passage += offset
-            state.scored.append(sc)
+        )
+        for sc in out:
+            sc.passage += start
+        return out
 
     # --- stages 2 and 3 ---------------------------------------------------------------------
     def events(self, states: Iterator[_State]) -> Iterator[Event]:
@@ -232,7 +231,7 @@ class RagPipeline:
             refused = True
         elif self.llm is None:
             # The condensed question carries the follow-up's context; the raw one its focus.
-            parts = question_aspects(state.standalone)
+            parts = state.parts
             embs = np.asarray(self.encoder.embed(parts), dtype=np.float32) if parts else []
             aspects = list(zip(parts, embs, strict=True))
             draft = extractive_answer(
@@ -251,7 +250,9 @@ class RagPipeline:
                 bool(missing)
                 or not draft.has_asked_kind
                 or not self._answerable(
-                    draft.evidence, draft.coverage, passage_cosine=_best_cosine(passages, state)
+                    draft.evidence,
+                    draft.coverage,
+                    passage_cosine=_best_cosine(passages, state.q_emb),
                 )
             )
             if not refused:
@@ -414,9 +415,9 @@ def answer_question(
     return final
 
 
-def _best_cosine(passages: list[Passage], state: _State) -> float:
+def _best_cosine(passages: list[Passage], q_emb: np.ndarray) -> float:
     """How well the best retrieved passage, read whole, matches the question."""
     return max(
-        (float(p.embedding @ state.q_emb) for p in passages if p.embedding is not None),
+        (float(p.embedding @ q_emb) for p in passages if p.embedding is not None),
         default=0.0,
     )
