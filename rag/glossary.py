@@ -110,7 +110,7 @@ _ENTRIES: tuple[tuple[str, str], ...] = (
         r"heads?|chair(?:s|ed|ing|man|woman|person)?|lead(?:s|ing)?|in charge",
         "chair chairperson",
     ),
-    (r"sit on|seats?|made up of|consist\w*", "members composed"),
+    (r"sit on|seats?|made up|consist\w*|structured", "members composed comprising comprise"),
     (r"paperwork|forms?|proof|documents?", "certificate certification documentation records"),
     (r"keep (?:records|copies)|hold on to|retain\w*|stor(?:e|ing)", "records maintain keep"),
     (

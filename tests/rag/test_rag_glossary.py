@@ -70,3 +70,11 @@ def test_the_reworded_question_is_closer_to_the_clause_it_paraphrases(encoder):
         encoder.embed([clause, question, in_document_terms(question)]), dtype=np.float32
     )
     assert float(c @ r) > float(c @ q) + 0.05
+
+
+def test_what_a_body_is_made_up_of_reaches_the_word_the_treaties_use():
+    # Article 2002 of NAFTA: "a Secretariat comprising national Sections".
+    for question in ("How was the Secretariat made up?", "What did the Secretariat consist of?"):
+        assert "comprising" in expanded_query(question)
+        assert "comprising" in in_document_terms(question)
+    assert "comprising" not in expanded_query("What does the Secretariat do?")
