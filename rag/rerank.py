@@ -19,7 +19,7 @@ import numpy as np
 from ingest.embed import Encoder
 from rag.glossary import related_terms
 from rag.retrieve import BM25Index, Passage, mmr
-from rag.text import FOOTNOTE, Sentence, path_terms, sentences, terms
+from rag.text import FOOTNOTE, Sentence, identifiers, path_terms, sentences, terms
 
 _CAUSAL = re.compile(
     r"\b(because|due to|owing to|as a result|result(?:ed|s)? (?:in|from)|led to|leads? to|"
@@ -293,11 +293,17 @@ def _usable(text: str) -> bool:
     (False, False)
     >>> _usable('"New North American trade deal to come into effect in July".')
     False
+    >>> _usable("Executive Order 14193 of February 1, 2025"), _usable("Friday, February 7, 2025")
+    (True, False)
     """
     text = FOOTNOTE.sub("", text)  # "... in Montreal.[1]"
     words = len(text.split())
     if words < 4 or text.lstrip().startswith(("|", "#")) or _QUOTED_TITLE.match(text):
         return False
+    # A line that names an act by its number and dates it ("Executive Order 14193 of
+    # February 1, 2025") states when it was made, closing punctuation or not.
+    if identifiers(text) and _DAY_DATE.search(text):
+        return True
     if _HEADING_LINE.match(text) and words < 14:
         return False
     # A short line without closing punctuation is a heading ("(a) In general").

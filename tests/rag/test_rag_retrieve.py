@@ -379,3 +379,23 @@ def test_a_documents_name_speaks_for_its_sentences_in_ordering_not_in_refusal(en
     assert order.score > other.score  # the order's own sentence ranks first ...
     assert order.named > 0 == other.named
     assert order.judged == pytest.approx(other.judged)  # ... but is no stronger evidence
+
+
+def test_a_line_that_numbers_and_dates_an_act_can_answer_when_it_was_made(encoder):
+    from rag.rerank import SentenceBank, score_sentences
+
+    p = passage("eo", 1.0, [1.0, 0.0, 0.0], source="articles/executive_order.txt")
+    p.text = (
+        "Federal Register\nFriday, February 7, 2025\n\n"
+        "Executive Order 14193 of February 1, 2025\n\n"
+        "Imposing Duties To Address the Flow of Illicit Drugs\n\n"
+        "By the authority vested in me as President, I hereby order as follows."
+    )
+    question = "On what date was Executive Order 14193 signed?"
+    q = np.asarray(encoder.embed_one(question), dtype=np.float32)
+    scored = score_sentences(question, [p], SentenceBank(encoder), q, None)
+    texts = [s.sentence.text for s in scored]
+    assert "Executive Order 14193 of February 1, 2025" in texts
+    assert not any(t.startswith("Friday") for t in texts)  # a bare dateline is not
+    best = max(scored, key=lambda s: s.score)
+    assert best.sentence.text == "Executive Order 14193 of February 1, 2025"
