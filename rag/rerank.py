@@ -300,14 +300,29 @@ def _usable(text: str) -> bool:
     words = len(text.split())
     if words < 4 or text.lstrip().startswith(("|", "#")) or _QUOTED_TITLE.match(text):
         return False
-    # A line that names an act by its number and dates it ("Executive Order 14193 of
-    # February 1, 2025") states when it was made, closing punctuation or not.
-    if identifiers(text) and _DAY_DATE.search(text):
-        return True
+    if dated_name(text):
+        return True  # quoted only for a question that asks when (see score_sentences)
     if _HEADING_LINE.match(text) and words < 14:
         return False
     # A short line without closing punctuation is a heading ("(a) In general").
     return not (words < 12 and not re.search(r"[.!?;:,)”\"]\s*$", text))
+
+
+def dated_name(text: str) -> bool:
+    """A line that names an act by its number and dates it, without closing punctuation: it
+    says when the act was made, and nothing else.
+
+    >>> dated_name("Executive Order 14193 of February 1, 2025")
+    True
+    >>> dated_name("The order was signed on February 1, 2025."), dated_name("Article 2205")
+    (False, False)
+    """
+    return (
+        len(text.split()) < 14
+        and not re.search(r"[.!?;:,)”\"]\s*$", text)
+        and bool(identifiers(text))
+        and bool(_DAY_DATE.search(text))
+    )
 
 
 def _run_in_heading(s: Sentence, text: str) -> bool:
@@ -344,6 +359,7 @@ def score_sentences(
     why = is_why(question)
     wanted = expected_pattern(question)
     own = asked_in(wanted, question)
+    asks_when = wanted is _DATE or wanted is _DAY_DATE
     out: list[ScoredSentence] = []
     for pi, (sents, embs) in enumerate(bank.get(passages)):
         if not sents:
@@ -357,6 +373,8 @@ def score_sentences(
         cos = embs @ q_emb
         alt = embs @ reworded_emb if reworded_emb is not None else [None] * len(sents)
         for s, c, a, e in zip(sents, cos, alt, embs, strict=True):
+            if not asks_when and dated_name(s.text):
+                continue  # "Executive Order 14193 of February 1, 2025" answers only "when"
             own_terms = set(terms(s.text))
             lex = term_share(weights, own_terms)
             named_lex = term_share(weights, own_terms | named) - lex

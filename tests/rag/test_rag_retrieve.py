@@ -399,3 +399,8 @@ def test_a_line_that_numbers_and_dates_an_act_can_answer_when_it_was_made(encode
     assert not any(t.startswith("Friday") for t in texts)  # a bare dateline is not
     best = max(scored, key=lambda s: s.score)
     assert best.sentence.text == "Executive Order 14193 of February 1, 2025"
+    # It says when the order was made and nothing else: other questions do not quote it.
+    question = "What does Executive Order 14193 impose?"
+    q = np.asarray(encoder.embed_one(question), dtype=np.float32)
+    scored = score_sentences(question, [p], SentenceBank(encoder), q, None)
+    assert scored and not any("of February 1, 2025" in s.sentence.text for s in scored)
