@@ -280,6 +280,8 @@ class SentenceBank:
             self._data.clear()
 
 
+# How a statement ends; a line without it is a heading or a label.
+_CLOSED = re.compile(r"[.!?;:,)”\"]\s*$")
 # A sentence that is all one quotation is a cited headline in a reference list.
 _QUOTED_TITLE = re.compile(r'^\s*["“][^"“”]+["”]\s*[.!?]?\s*$')
 
@@ -305,7 +307,7 @@ def _usable(text: str) -> bool:
     if _HEADING_LINE.match(text) and words < 14:
         return False
     # A short line without closing punctuation is a heading ("(a) In general").
-    return not (words < 12 and not re.search(r"[.!?;:,)”\"]\s*$", text))
+    return not (words < 12 and not _CLOSED.search(text))
 
 
 def dated_name(text: str) -> bool:
@@ -319,7 +321,7 @@ def dated_name(text: str) -> bool:
     """
     return (
         len(text.split()) < 14
-        and not re.search(r"[.!?;:,)”\"]\s*$", text)
+        and not _CLOSED.search(text)
         and bool(identifiers(text))
         and bool(_DAY_DATE.search(text))
     )
