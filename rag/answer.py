@@ -65,6 +65,7 @@ def extractive_answer(
     kind_ratio: float = 0.87,
     role_ratio: float = 0.6,
     further: list[ScoredSentence] | None = None,
+    late_ratio: float = 0.85,
 ) -> Draft:
     """Pick and order the sentences that best answer ``question``; mark each with [n]
     where n is 1 + the index of its passage. ``asked`` is the user's own wording (before a
@@ -77,7 +78,9 @@ def extractive_answer(
     are the parts of a question that asks two things ("How many members, and how is the
     chair picked?"), each with its embedding: each part's best sentence is taken too. With
     those, continuations, causes and list items, an answer has at most ``max_sentences +
-    max_extra`` sentences.
+    max_extra`` sentences. ``further`` are the sentences of the passages retrieved beyond
+    those read for the answer: besides serving the parts, the best of them is added when it
+    scores at least ``late_ratio`` of the best (the lead holds no better statement of it).
 
     ``has_asked_kind`` says whether a sentence scoring at least ``kind_ratio`` of the best
     holds the kind of content asked for (a date, a number, a percentage, an amount of money,
@@ -118,6 +121,17 @@ def extractive_answer(
     chosen = _with_list_items(chosen, scored)
     # The sentences brought along were appended last: they go first when there are too many.
     chosen = chosen[: max_sentences + max_extra]
+    # A passage ranked just past the lead may state the answer as well as the best sentence
+    # does ("within 30 days following ..."): its best sentence joins, past the cap, so that
+    # it takes no place from the lead's.
+    late = max(further or [], key=lambda x: x.score, default=None)
+    if (
+        late is not None
+        and late not in chosen
+        and late.score >= best * late_ratio
+        and not any(_same_statement(late, c) for c in chosen)
+    ):
+        chosen.append(late)
     # Reading order: passages by rank, sentences by position within their passage.
     chosen.sort(key=lambda x: (x.passage, x.sentence.start))
     parts = [with_marker(c.sentence.text, c.passage + 1) for c in chosen]

@@ -56,7 +56,7 @@ class _State:
     passages: list[Passage] = field(default_factory=list)
     scored: list[ScoredSentence] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)  # of a question that asks two things
-    further: list[ScoredSentence] = field(default_factory=list)  # for a question's parts
+    further: list[ScoredSentence] = field(default_factory=list)  # past the lead
     q_emb: np.ndarray | None = None
     reworded_emb: np.ndarray | None = None  # the question in the documents' terms
     started: float = 0.0
@@ -160,10 +160,11 @@ class RagPipeline:
         )
         lead = s.answer_passages
         state.parts = question_aspects(standalone)
-        if state.parts and len(state.passages) > lead:
-            # A question that asks two things may find its second answer in another
-            # document, further down: each part looks for its best sentence in all the
-            # passages (the answer's main sentences and refusal still come from the lead).
+        if len(state.passages) > lead:
+            # The passages past the lead: a question that asks two things may find its
+            # second answer in another document, further down, and a passage just past the
+            # lead may state the answer as well as the best one does. The answer's main
+            # sentences and refusal still come from the lead.
             state.further = self._score_from(state, lead)
         if s.follow_passages:
             self._add_continuations(state, s.follow_passages)

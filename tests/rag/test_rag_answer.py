@@ -60,6 +60,23 @@ def test_a_part_of_a_two_part_question_may_be_answered_further_down():
     assert extractive_answer(question, [], lead, None, further=later).text.count("[") == 1
 
 
+def test_a_passage_past_the_lead_adds_its_best_sentence_only_when_it_is_as_good():
+    lead = [
+        scored(0, "A request for a panel shall be made in writing.", 0, 0.6),
+        scored(1, "Each Party shall designate an agency.", 0, 0.5),
+    ]
+    deadline = "The request shall be made within 30 days following the publication."
+    question = "How long does a party have to ask for a panel?"
+    close = [scored(6, deadline, 0, 0.55), scored(7, "Panels may meet in private.", 0, 0.3)]
+    text = extractive_answer(question, [], lead, None, max_sentences=2, further=close).text
+    # Past the cap: both lead sentences stay, and the late one is cited to its passage.
+    assert "in writing [1]" in text and "an agency [2]" in text
+    assert "within 30 days following the publication [7]" in text
+    assert "in private" not in text  # only the best one
+    weak = [scored(6, deadline, 0, 0.45)]  # 0.75 of the best
+    assert "30 days" not in extractive_answer(question, [], lead, None, further=weak).text
+
+
 def test_a_sentence_that_continues_a_chosen_one_comes_along():
     sents = [
         scored(0, "Some in Canada have even viewed Mexico with distrust.", 0, 0.8),
