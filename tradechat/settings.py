@@ -111,7 +111,11 @@ class Settings(BaseSettings):
         "ollama: a local Ollama server.",
     )
     answer_passages: int = Field(
-        6, ge=1, description="Top passages whose sentences the extractive answerer reads."
+        6,
+        ge=1,
+        description="Top passages whose sentences the extractive answerer reads and judges "
+        "refusal on; of the passages past them, only the best sentence may join (at 0.85 of "
+        "the best score).",
     )
     follow_passages: int = Field(
         2,
