@@ -79,8 +79,9 @@ def extractive_answer(
     chair picked?"), each with its embedding: each part's best sentence is taken too. With
     those, continuations, causes and list items, an answer has at most ``max_sentences +
     max_extra`` sentences. ``further`` are the sentences of the passages retrieved beyond
-    those read for the answer: besides serving the parts, the best of them is added when it
-    scores at least ``late_ratio`` of the best (the lead holds no better statement of it).
+    those read for the answer (and of a spare passage that re-ranking left out): besides
+    serving the parts, the best of them is added when it scores at least ``late_ratio`` of
+    the best (the lead holds no better statement of it).
 
     ``has_asked_kind`` says whether a sentence scoring at least ``kind_ratio`` of the best
     holds the kind of content asked for (a date, a number, a percentage, an amount of money,

@@ -57,6 +57,8 @@ class _State:
     scored: list[ScoredSentence] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)  # of a question that asks two things
     further: list[ScoredSentence] = field(default_factory=list)  # past the lead
+    spare: list[ScoredSentence] = field(default_factory=list)  # of a pool passage left out
+    judged: int = 0  # passages that refusal weighs (a spare passage is not one of them)
     q_emb: np.ndarray | None = None
     reworded_emb: np.ndarray | None = None  # the question in the documents' terms
     started: float = 0.0
@@ -168,6 +170,9 @@ class RagPipeline:
             state.further = self._score_from(state, lead)
         if s.follow_passages:
             self._add_continuations(state, s.follow_passages)
+        state.judged = len(state.passages)
+        if self.llm is None:
+            self._add_spare(state, candidates)
         state.retrieve_ms = (time.perf_counter() - started) * 1000
         return state
 
@@ -189,6 +194,44 @@ class RagPipeline:
         state.passages = state.passages + extra
         # Sentence scores do not depend on the other passages: score only the new ones.
         state.scored += self._score_from(state, offset)
+
+    def _add_spare(self, state: _State, candidates: list[Passage], ratio: float = 0.85) -> None:
+        """A pool passage that re-ranking left out (for diversity, or past the cap per
+        document) may state the answer better than any passage kept: the clause with the
+        term of protection, in a fourth chunk of the same article. When the best of its
+        sentences scores at least ``ratio`` of the lead's best, and better than any sentence
+        of the passages past the lead, that passage is appended as a spare and its sentences
+        join theirs (the answer's late sentence, a part's best: see ``extractive_answer``).
+        Refusal does not weigh it, and the sources listed before it keep their order."""
+        have = {p.id for p in state.passages}
+        rest = [c for c in candidates if c.id not in have]
+        if not rest or not state.scored:
+            return
+        out = score_sentences(
+            state.standalone,
+            rest,
+            self.bank,
+            state.q_emb,
+            state.bm25,
+            reworded_emb=state.reworded_emb,
+        )
+        top = max(out, key=lambda x: x.score, default=None)
+        lead_best = max(x.score for x in state.scored)
+        if (
+            top is None
+            or top.score < lead_best * ratio
+            or any(x.score >= top.score for x in state.further)
+        ):
+            return
+        p = rest[top.passage]
+        at = len(state.passages)
+        last = min(q.score for q in state.passages)
+        state.passages = state.passages + [
+            Passage(p.id, p.text, p.meta, last * 0.99, embedding=p.embedding)
+        ]
+        state.spare = [x for x in out if x.passage == top.passage]
+        for x in state.spare:
+            x.passage = at
 
     def _score_from(self, state: _State, start: int) -> list[ScoredSentence]:
         """The sentences of ``state.passages[start:]``, scored against the question, each
@@ -214,6 +257,7 @@ class RagPipeline:
         t0 = time.perf_counter()
         s = self.settings
         passages = state.passages
+        judged = passages[: state.judged or len(passages)]
         bm25 = state.bm25
         retrieved = [
             RetrievedRef(
@@ -237,23 +281,23 @@ class RagPipeline:
             aspects = list(zip(parts, embs, strict=True))
             draft = extractive_answer(
                 state.standalone,
-                passages,
+                judged,
                 state.scored,
                 bm25,
                 s.answer_sentences,
                 asked=state.question,
                 aspects=aspects,
                 kind_ratio=s.refusal_kind_ratio,
-                further=state.further,
+                further=state.further + state.spare,
             )
-            missing = unsupported_constraints(state.standalone, passages, bm25)
+            missing = unsupported_constraints(state.standalone, judged, bm25)
             refused = (
                 bool(missing)
                 or not draft.has_asked_kind
                 or not self._answerable(
                     draft.evidence,
                     draft.coverage,
-                    passage_cosine=_best_cosine(passages, state.q_emb),
+                    passage_cosine=_best_cosine(judged, state.q_emb),
                 )
             )
             if not refused:
@@ -264,7 +308,7 @@ class RagPipeline:
                     yield {"event": "token", "data": piece}
         else:
             coverage = key_term_coverage(state.standalone, passages, bm25)
-            missing = unsupported_constraints(state.standalone, passages, bm25)
+            missing = unsupported_constraints(state.standalone, judged, bm25)
             if missing or not self._answerable(
                 max(p.dense for p in passages), coverage, lenient=True
             ):

@@ -317,3 +317,36 @@ def test_a_passage_that_reads_as_the_question_is_evidence_though_no_sentence_is(
     )
     answer = answer_question(WHY, pipeline=RagPipeline(settings, encoder=encoder))
     assert answer.refused is refused
+
+
+@pytest.mark.parametrize(
+    "question, fact",
+    [
+        ("How much notice must a party give to withdraw from the USMCA?", "six months"),
+        ("When must the USTR publish a Federal Register notice before a joint review?", "270"),
+    ],
+)
+def test_a_pool_passage_that_reranking_left_out_still_answers_as_a_spare(
+    docs_pipeline, monkeypatch, question, fact
+):
+    """Re-ranking is made to leave out every passage that states the fact (as the cap per
+    document or MMR may): the best of the left-out pool passages is kept as a spare, its
+    sentence joins the answer, cited to it, listed last among the sources."""
+    import rag.chain as chain
+
+    real = chain.rerank
+
+    def leave_out(q, candidates, *args, **kwargs):
+        return real(q, [c for c in candidates if fact not in c.text], *args, **kwargs)
+
+    monkeypatch.setattr(chain, "rerank", leave_out)
+    answer = answer_question(question, pipeline=docs_pipeline)
+    assert_well_formed(answer, docs_pipeline)
+    assert not answer.refused and fact in answer.answer
+    cited = [c for c in answer.citations if fact in c.quote]
+    assert cited and (cited[0].source, cited[0].section) == (
+        answer.retrieved[-1].source,
+        answer.retrieved[-1].section,
+    )
+    monkeypatch.setattr(RagPipeline, "_add_spare", lambda self, state, candidates: None)
+    assert fact not in answer_question(question, pipeline=docs_pipeline).answer
