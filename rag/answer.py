@@ -26,6 +26,9 @@ from rag.rerank import (
 from rag.retrieve import BM25Index, Passage
 from rag.text import FOOTNOTE, identifiers, terms
 
+# A sentence from past the passages the answer reads joins it at this share of the best score.
+LATE_RATIO = 0.85
+
 
 @dataclass
 class Draft:
@@ -65,7 +68,7 @@ def extractive_answer(
     kind_ratio: float = 0.87,
     role_ratio: float = 0.6,
     further: list[ScoredSentence] | None = None,
-    late_ratio: float = 0.85,
+    late_ratio: float = LATE_RATIO,
 ) -> Draft:
     """Pick and order the sentences that best answer ``question``; mark each with [n]
     where n is 1 + the index of its passage. ``asked`` is the user's own wording (before a

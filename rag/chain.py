@@ -28,6 +28,7 @@ from ingest.embed import Encoder, get_encoder
 from ingest.store import IndexStore, open_store
 from rag import prompts
 from rag.answer import (
+    LATE_RATIO,
     extractive_answer,
     key_term_coverage,
     question_aspects,
@@ -195,7 +196,9 @@ class RagPipeline:
         # Sentence scores do not depend on the other passages: score only the new ones.
         state.scored += self._score_from(state, offset)
 
-    def _add_spare(self, state: _State, candidates: list[Passage], ratio: float = 0.85) -> None:
+    def _add_spare(
+        self, state: _State, candidates: list[Passage], ratio: float = LATE_RATIO
+    ) -> None:
         """A pool passage that re-ranking left out (for diversity, or past the cap per
         document) may state the answer better than any passage kept: the clause with the
         term of protection, in a fourth chunk of the same article. When the best of its

@@ -113,9 +113,9 @@ class Settings(BaseSettings):
     answer_passages: int = Field(
         6,
         ge=1,
-        description="Top passages whose sentences the extractive answerer reads and judges "
-        "refusal on; of the passages past them, only the best sentence may join (at 0.85 of "
-        "the best score).",
+        description="Top passages whose sentences the extractive answerer reads (and weighs "
+        "for refusal); of the passages past them, and of a spare one that re-ranking left "
+        "out, only the best sentence may join (at 0.85 of the best score).",
     )
     follow_passages: int = Field(
         2,
