@@ -58,8 +58,8 @@ class _State:
     scored: list[ScoredSentence] = field(default_factory=list)
     parts: list[str] = field(default_factory=list)  # of a question that asks two things
     further: list[ScoredSentence] = field(default_factory=list)  # past the lead
-    spare: list[ScoredSentence] = field(default_factory=list)  # of a pool passage left out
-    judged: int = 0  # passages that refusal weighs (a spare passage is not one of them)
+    # Of a pool passage that re-ranking left out, appended last; refusal does not weigh it.
+    spare: list[ScoredSentence] = field(default_factory=list)
     q_emb: np.ndarray | None = None
     reworded_emb: np.ndarray | None = None  # the question in the documents' terms
     started: float = 0.0
@@ -171,7 +171,6 @@ class RagPipeline:
             state.further = self._score_from(state, lead)
         if s.follow_passages:
             self._add_continuations(state, s.follow_passages)
-        state.judged = len(state.passages)
         if self.llm is None:
             self._add_spare(state, candidates)
         state.retrieve_ms = (time.perf_counter() - started) * 1000
@@ -260,7 +259,6 @@ class RagPipeline:
         t0 = time.perf_counter()
         s = self.settings
         passages = state.passages
-        judged = passages[: state.judged or len(passages)]
         bm25 = state.bm25
         retrieved = [
             RetrievedRef(
@@ -282,6 +280,9 @@ class RagPipeline:
             parts = state.parts
             embs = np.asarray(self.encoder.embed(parts), dtype=np.float32) if parts else []
             aspects = list(zip(parts, embs, strict=True))
+            # Refusal does not weigh the spare passage, which is last (it is never empty of
+            # sentences: one of them made it the spare).
+            judged = passages[:-1] if state.spare else passages
             draft = extractive_answer(
                 state.standalone,
                 judged,
@@ -311,7 +312,7 @@ class RagPipeline:
                     yield {"event": "token", "data": piece}
         else:
             coverage = key_term_coverage(state.standalone, passages, bm25)
-            missing = unsupported_constraints(state.standalone, judged, bm25)
+            missing = unsupported_constraints(state.standalone, passages, bm25)
             if missing or not self._answerable(
                 max(p.dense for p in passages), coverage, lenient=True
             ):
