@@ -93,14 +93,24 @@ def make_client(index_dir: Path | None, chroma_url: str | None):
 
 
 class IndexStore:
-    """Reads and writes one index (a chunk collection and its file manifest)."""
+    """Reads and writes one index (a chunk collection and its file manifest).
 
-    def __init__(self, client, name: str):
+    ``ef_search``: the breadth of Chroma's approximate (HNSW) search (``None``: Chroma's
+    default). An index built with another value is updated to it when opened.
+    """
+
+    def __init__(self, client, name: str, ef_search: int | None = None):
         self.client = client
         self.name = name
+        hnsw = {"space": "cosine"} | ({"ef_search": ef_search} if ef_search else {})
         self.chunks = client.get_or_create_collection(
-            name, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            name,
+            metadata={"hnsw:space": "cosine"},
+            configuration={"hnsw": hnsw},
+            embedding_function=None,
         )
+        if ef_search and _ef_search(self.chunks) != ef_search:
+            self.chunks.modify(configuration={"hnsw": {"ef_search": ef_search}})
         self.files = client.get_or_create_collection(f"{name}__files", embedding_function=None)
         self.batch = max(1, min(1000, int(client.get_max_batch_size())))
 
@@ -265,8 +275,13 @@ class IndexStore:
         return out
 
 
+def _ef_search(collection) -> int | None:
+    config = getattr(collection, "configuration", None) or {}
+    return (config.get("hnsw") or {}).get("ef_search")
+
+
 def open_store(settings, model_label: str, max_tokens: int = 256) -> IndexStore:
     """Open (creating if needed) the index that ``settings`` describe."""
     client = make_client(settings.resolved_index_dir, settings.chroma_url)
     name = collection_name(model_label, settings.chunk_tokens, max_tokens)
-    return IndexStore(client, name)
+    return IndexStore(client, name, settings.dense_ef_search)

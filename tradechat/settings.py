@@ -70,6 +70,13 @@ class Settings(BaseSettings):
         "hybrid", description="Dense (Chroma), lexical (BM25) or both fused by RRF."
     )
     dense_k: int = Field(40, ge=1, description="Candidates taken from the dense retriever.")
+    dense_ef_search: int = Field(
+        400,
+        ge=1,
+        description="Breadth of Chroma's approximate nearest-neighbour (HNSW) search; set on "
+        "the index when it is opened. Higher is closer to exact and slower; Chroma's default "
+        "(100) missed some of the true nearest chunks for one question in five here.",
+    )
     bm25_k: int = Field(40, ge=1, description="Candidates taken from BM25.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     top_k: int = Field(
