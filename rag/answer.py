@@ -292,15 +292,29 @@ def _with_causes(
 _INTRODUCER = re.compile(r"(:|—|\bshall be\.?|\bfollowing\.?|\bincludes?\.?|\bmeans\.?)\s*$", re.I)
 
 
+# How a complete sentence or list item ends. Statutes break one sentence into items: "(A) the
+# value of all nonoriginating materials ... set forth in Annex 4-B of the USMCA" goes on in
+# "(i) does not exceed 10 percent of the transaction value of the good".
+_ENDED = re.compile(r"[.!?;)\]\"”’']\s*$")
+
+
 def _with_list_items(
-    chosen: list[ScoredSentence], scored: list[ScoredSentence], max_items: int = 3
+    chosen: list[ScoredSentence],
+    scored: list[ScoredSentence],
+    max_items: int = 3,
+    max_unended: int = 1,
 ) -> list[ScoredSentence]:
-    """A chosen sentence that introduces a list ("... shall be:") brings its first items."""
+    """A chosen sentence that introduces a list ("... shall be:") brings its first items; one
+    that stops mid-clause brings the item that goes on with it."""
     out = list(chosen)
     for c in chosen:
-        if not _INTRODUCER.search(c.sentence.text):
+        if _INTRODUCER.search(c.sentence.text):
+            n = max_items
+        elif not _ENDED.search(c.sentence.text):
+            n = max_unended
+        else:
             continue
-        for nxt in _following(c, scored, max_items):
+        for nxt in _following(c, scored, n):
             if nxt not in out:
                 out.append(nxt)
     return out

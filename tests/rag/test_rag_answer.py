@@ -90,6 +90,27 @@ def test_a_sentence_that_continues_a_chosen_one_comes_along():
     assert "Trade between them" not in text
 
 
+def test_a_sentence_cut_off_mid_clause_brings_the_item_that_completes_it():
+    head = "(A) the value of all nonoriginating materials used in the production of the good"
+    sents = [
+        scored(0, head, 0, 0.8),
+        scored(
+            0, "(i) does not exceed 10 percent of the transaction value of the good; or", 90, 0.2
+        ),
+        scored(0, "(ii) does not exceed 10 percent of the total cost of the good.", 170, 0.1),
+        scored(1, "A good is originating if it is wholly obtained in the territory.", 0, 0.7),
+        scored(1, "Packing materials are disregarded.", 70, 0.1),
+    ]
+    question = "What is the de minimis threshold for nonoriginating materials?"
+    text = extractive_answer(question, [], sents, None, min_sentences=1, max_sentences=2).text
+    assert "(i) does not exceed 10 percent of the transaction value" in text  # completes it
+    assert "total cost" not in text  # one item, not the list
+    assert "Packing materials" not in text  # a sentence that ended brings nothing
+    ended = [scored(0, head + ".", 0, 0.8), *sents[1:]]
+    text = extractive_answer(question, [], ended, None, min_sentences=1, max_sentences=2).text
+    assert "10 percent" not in text
+
+
 def test_a_cause_taken_along_brings_its_own_cause():
     sents = [
         scored(0, "Mr. Carney will arrive at a low point in relations.", 0, 0.8),
