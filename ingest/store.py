@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -24,6 +25,8 @@ from urllib.parse import urlparse
 from ingest.embed import slug
 from ingest.models import ChunkMeta
 from tradechat.errors import ConfigError
+
+log = logging.getLogger("tradechat.store")
 
 # Bump when loaders or the splitter change the chunks they produce: a new collection name
 # makes every index built by an older version be rebuilt instead of silently mixed.
@@ -110,7 +113,15 @@ class IndexStore:
             embedding_function=None,
         )
         if ef_search and _ef_search(self.chunks) != ef_search:
-            self.chunks.modify(configuration={"hnsw": {"ef_search": ef_search}})
+            try:
+                self.chunks.modify(configuration={"hnsw": {"ef_search": ef_search}})
+            except Exception as exc:  # a read-only index, a server that refuses: still usable
+                log.warning(
+                    "could not set the index's search breadth to %d (%s); searching at %s",
+                    ef_search,
+                    exc,
+                    _ef_search(self.chunks) or "Chroma's default",
+                )
         self.files = client.get_or_create_collection(f"{name}__files", embedding_function=None)
         self.batch = max(1, min(1000, int(client.get_max_batch_size())))
 

@@ -76,6 +76,31 @@ def test_an_index_built_with_chroma_defaults_is_widened_when_opened(tmp_path):
     assert reopened.configuration["hnsw"]["ef_search"] == 400
 
 
+def test_an_index_that_cannot_be_widened_still_opens(tmp_path, caplog):
+    client = make_client(tmp_path / "index", None)
+    IndexStore(client, "tc-old-index")
+
+    class Refusing:
+        """The client, except that its collections refuse changes (a read-only index)."""
+
+        def get_or_create_collection(self, *args, **kwargs):
+            collection = client.get_or_create_collection(*args, **kwargs)
+
+            def refuse(**_):
+                raise PermissionError("attempt to write a readonly database")
+
+            collection.modify = refuse
+            return collection
+
+        def __getattr__(self, name):
+            return getattr(client, name)
+
+    store = IndexStore(Refusing(), "tc-old-index", ef_search=400)
+    assert store.count() == 0
+    assert "could not set the index's search breadth to 400" in caplog.text
+    assert "readonly" in caplog.text
+
+
 @pytest.mark.slow
 def test_dense_query_returns_the_nearest_chunks(tmp_path):
     """At the configured breadth the store's top 40 are the true top 40, but for a rare miss
