@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -113,17 +114,29 @@ class IndexStore:
             embedding_function=None,
         )
         if ef_search and _ef_search(self.chunks) != ef_search:
+            self._widen(ef_search)
+        self.files = client.get_or_create_collection(f"{name}__files", embedding_function=None)
+        self.batch = max(1, min(1000, int(client.get_max_batch_size())))
+
+    def _widen(self, ef_search: int, tries: int = 8) -> None:
+        """Set the collection's search breadth. SQLite may be busy for a moment (another
+        process writing, Chroma's own background work): try again a few times. An index
+        that cannot be changed (read-only, a server that refuses) is still usable."""
+        for attempt in range(1, tries + 1):
             try:
                 self.chunks.modify(configuration={"hnsw": {"ef_search": ef_search}})
-            except Exception as exc:  # a read-only index, a server that refuses: still usable
+                return
+            except Exception as exc:
+                if "locked" in str(exc).lower() and attempt < tries:
+                    time.sleep(0.2 * attempt)
+                    continue
                 log.warning(
                     "could not set the index's search breadth to %d (%s); searching at %s",
                     ef_search,
                     exc,
                     _ef_search(self.chunks) or "Chroma's default",
                 )
-        self.files = client.get_or_create_collection(f"{name}__files", embedding_function=None)
-        self.batch = max(1, min(1000, int(client.get_max_batch_size())))
+                return
 
     # --- manifest --------------------------------------------------------------------------
     def file_records(self) -> dict[str, FileRecord]:

@@ -76,29 +76,48 @@ def test_an_index_built_with_chroma_defaults_is_widened_when_opened(tmp_path):
     assert reopened.configuration["hnsw"]["ef_search"] == 400
 
 
+class Refusing:
+    """A real client whose collections fail to change ``failures`` times with ``error``."""
+
+    def __init__(self, client, error: Exception, failures: int):
+        self.client, self.error, self.failures = client, error, failures
+
+    def get_or_create_collection(self, *args, **kwargs):
+        collection = self.client.get_or_create_collection(*args, **kwargs)
+        modify = collection.modify
+
+        def flaky(**kw):
+            if self.failures > 0:
+                self.failures -= 1
+                raise self.error
+            modify(**kw)
+
+        collection.modify = flaky
+        return collection
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
 def test_an_index_that_cannot_be_widened_still_opens(tmp_path, caplog):
     client = make_client(tmp_path / "index", None)
     IndexStore(client, "tc-old-index")
-
-    class Refusing:
-        """The client, except that its collections refuse changes (a read-only index)."""
-
-        def get_or_create_collection(self, *args, **kwargs):
-            collection = client.get_or_create_collection(*args, **kwargs)
-
-            def refuse(**_):
-                raise PermissionError("attempt to write a readonly database")
-
-            collection.modify = refuse
-            return collection
-
-        def __getattr__(self, name):
-            return getattr(client, name)
-
-    store = IndexStore(Refusing(), "tc-old-index", ef_search=400)
+    readonly = Refusing(client, PermissionError("attempt to write a readonly database"), 99)
+    store = IndexStore(readonly, "tc-old-index", ef_search=400)
     assert store.count() == 0
     assert "could not set the index's search breadth to 400" in caplog.text
     assert "readonly" in caplog.text
+    assert readonly.failures == 98  # not retried: it will not change
+
+
+def test_a_busy_index_is_widened_once_it_is_free(tmp_path, caplog):
+    client = make_client(tmp_path / "index", None)
+    IndexStore(client, "tc-old-index")
+    busy = Refusing(client, RuntimeError("(code: 5) database is locked"), 2)
+    store = IndexStore(busy, "tc-old-index", ef_search=400)
+    assert busy.failures == 0
+    assert store.chunks.configuration["hnsw"]["ef_search"] == 400
+    assert "could not set" not in caplog.text
 
 
 @pytest.mark.slow
