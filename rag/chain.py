@@ -209,14 +209,7 @@ class RagPipeline:
         rest = [c for c in candidates if c.id not in have]
         if not rest or not state.scored:
             return
-        out = score_sentences(
-            state.standalone,
-            rest,
-            self.bank,
-            state.q_emb,
-            state.bm25,
-            reworded_emb=state.reworded_emb,
-        )
+        out = self._score(state, rest)
         top = max(out, key=lambda x: x.score, default=None)
         lead_best = max(x.score for x in state.scored)
         if (
@@ -238,17 +231,22 @@ class RagPipeline:
     def _score_from(self, state: _State, start: int) -> list[ScoredSentence]:
         """The sentences of ``state.passages[start:]``, scored against the question, each
         ``passage`` index counted in the whole list."""
-        out = score_sentences(
+        out = self._score(state, state.passages[start:])
+        for sc in out:
+            sc.passage += start
+        return out
+
+    def _score(self, state: _State, passages: list[Passage]) -> list[ScoredSentence]:
+        """The sentences of ``passages`` scored against the question (``passage`` indexes
+        ``passages``)."""
+        return score_sentences(
             state.standalone,
-            state.passages[start:],
+            passages,
             self.bank,
             state.q_emb,
             state.bm25,
             reworded_emb=state.reworded_emb,
         )
-        for sc in out:
-            sc.passage += start
-        return out
 
     # --- stages 2 and 3 ---------------------------------------------------------------------
     def events(self, states: Iterator[_State]) -> Iterator[Event]:
